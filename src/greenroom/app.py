@@ -1,0 +1,162 @@
+"""``create_app(settings)``: builds the stores, services, routers and background workers.
+
+Nothing here holds state between requests: everything the portal keeps is in the database, so
+several replicas behind a load balancer agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from greenroom import __version__
+from greenroom.auth.model import Principal
+from greenroom.auth.service import SESSION_COOKIE, AuthService
+from greenroom.core import db, logs
+from greenroom.core.config import Settings
+from greenroom.core.errors import AuthenticationError, GreenroomError
+from greenroom.core.http import _NAMES, describe_validation, error_response, new_request_id
+
+log = logging.getLogger("greenroom.app")
+
+# Paths that need no identity: health, sign-in and static assets.
+PUBLIC_PREFIXES = ("/healthz", "/readyz", "/static/", "/signin", "/favicon.ico")
+
+
+@dataclass
+class Portal:
+    """What a running portal is made of; stored on ``app.state.portal``."""
+
+    settings: Settings
+    engine: Engine
+    auth: AuthService
+    services: dict[str, Any] = field(default_factory=dict)
+    workers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    ready: bool = False
+
+
+def _is_api(path: str) -> bool:
+    return path.startswith("/api/") or path == "/api"
+
+
+def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
+    logs.configure(settings.greenroom.logLevel)
+    engine = db.make_engine(settings.database_url)
+    db.upgrade(engine)
+    portal = Portal(settings=settings, engine=engine, auth=AuthService(settings))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(w()) for w in portal.workers] if run_workers else []
+        await _start(portal)
+        portal.ready = True
+        try:
+            yield
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                try:
+                    await t
+                except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
+                    pass
+            engine.dispose()
+
+    app = FastAPI(
+        title="Greenroom",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.portal = portal
+
+    @app.middleware("http")
+    async def identify(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        rid = request.headers.get("x-request-id") or new_request_id()
+        logs.request_id.set(rid)
+        path = request.url.path
+        principal: Principal | None = None
+        try:
+            principal = portal.auth.authenticate(
+                request.headers.get("authorization"), request.cookies.get(SESSION_COOKIE)
+            )
+        except AuthenticationError as e:
+            if _is_api(path) and not path.startswith(PUBLIC_PREFIXES):
+                return error_response(request, 401, "AuthenticationError", e.message)
+            if path.startswith("/git/"):
+                resp = error_response(request, 401, "AuthenticationError", e.message)
+                resp.headers["WWW-Authenticate"] = 'Basic realm="greenroom"'
+                return resp
+        request.state.principal = principal
+        logs.actor.set(principal.subject if principal else None)
+        started = time.perf_counter()
+        response = await call_next(request)
+        response.headers["x-request-id"] = rid
+        if path.startswith("/static/"):
+            response.headers.setdefault("cache-control", "public, max-age=86400")
+        logs.event(log, "http.request", logging.DEBUG, method=request.method, path=path,
+                   status=response.status_code, ms=round((time.perf_counter() - started) * 1000, 2))
+        return response
+
+    @app.exception_handler(GreenroomError)
+    async def _domain_error(request: Request, exc: GreenroomError) -> Response:
+        if not _is_api(request.url.path) and "web" in portal.services:
+            return portal.services["web"].error_page(request, exc.status_code, exc.message)
+        return error_response(request, exc.status_code, exc.name, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        return error_response(request, 400, "InputError", describe_validation(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        status = exc.status_code
+        message = str(exc.detail) if exc.detail else "Not found"
+        if not _is_api(request.url.path) and "web" in portal.services and status in (404, 405):
+            return portal.services["web"].error_page(request, status, message)
+        resp = error_response(request, status, _NAMES.get(status, "Error"), message)
+        if exc.headers:
+            resp.headers.update(exc.headers)
+        return resp
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("http.unhandled", extra={"fields": {"path": request.url.path}})
+        return error_response(request, 500, "Error", "Internal error; see the server log")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz(request: Request) -> Response:
+        if portal.ready and db.is_migrated(engine) and _is_ready(portal):
+            return Response('{"status":"ready"}', media_type="application/json")
+        return error_response(request, 503, "ServiceUnavailableError", "starting: locations not read yet")
+
+    _build(app, portal)
+    return app
+
+
+def _build(app: FastAPI, portal: Portal) -> None:
+    """Each context's service, router and worker, in dependency order."""
+
+
+async def _start(portal: Portal) -> None:
+    """Work that must finish before the portal reports ready (configured locations read once)."""
+
+
+def _is_ready(portal: Portal) -> bool:
+    return True
