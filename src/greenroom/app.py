@@ -57,9 +57,15 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(w()) for w in portal.workers] if run_workers else []
-        await _start(portal)
-        portal.ready = True
+        async def start_then_work() -> None:
+            try:
+                await _start(portal)
+            finally:
+                portal.ready = True
+            if run_workers:
+                await asyncio.gather(*(w() for w in portal.workers))
+
+        tasks = [asyncio.create_task(start_then_work())]
         try:
             yield
         finally:
@@ -152,11 +158,23 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
 
 def _build(app: FastAPI, portal: Portal) -> None:
     """Each context's service, router and worker, in dependency order."""
+    from greenroom.catalog import api as catalog_api
+    from greenroom.catalog import worker as catalog_worker
+    from greenroom.catalog.service import CatalogService
+
+    catalog = CatalogService(portal.engine, portal.settings)
+    portal.services["catalog"] = catalog
+    app.include_router(catalog_api.router, prefix="/api/catalog")
+    portal.workers.append(lambda: catalog_worker.refresh_loop(catalog))
 
 
 async def _start(portal: Portal) -> None:
-    """Work that must finish before the portal reports ready (configured locations read once)."""
+    """Work that must finish before the portal reports ready: configured locations read once."""
+    catalog = portal.services["catalog"]
+    ids = await asyncio.to_thread(catalog.ensure_config_locations)
+    for location_id in ids:
+        await asyncio.to_thread(catalog.process_tree, location_id)
 
 
 def _is_ready(portal: Portal) -> bool:
-    return True
+    return portal.ready

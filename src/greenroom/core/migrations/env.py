@@ -9,5 +9,7 @@ context.configure(
     connection=connection,
     target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
+    # Autogenerate compares one context at a time: never drop another context's tables.
+    include_object=lambda obj, name, type_, reflected, compare_to: not (reflected and compare_to is None),
 )
 context.run_migrations()

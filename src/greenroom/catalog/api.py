@@ -1,0 +1,398 @@
+"""Backstage's catalog REST API under ``/api/catalog``: paths, parameters, bodies and error shapes
+of ``@backstage/plugin-catalog-backend`` 4.0, so Backstage clients keep working."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from greenroom.catalog.service import CatalogService, EntityQuery
+from greenroom.core.errors import InputError, NotFoundError
+
+router = APIRouter(tags=["catalog"])
+
+MAX_LIMIT = 10_000
+MAX_FILTER_PARAMS = 50
+
+
+def _svc(request: Request) -> CatalogService:
+    svc: CatalogService = request.app.state.portal.services["catalog"]
+    return svc
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+# --- parameter parsing (Backstage's formats) ---------------------------------------------------
+
+def parse_filters(values: list[str]) -> list[dict[str, list[str] | None]]:
+    """``filter=kind=component,spec.type=service`` (AND inside one parameter, OR between
+    parameters; a repeated key within one parameter accepts any of its values; a key without
+    ``=`` means the key exists)."""
+    if len(values) > MAX_FILTER_PARAMS:
+        raise InputError(f"too many filter parameters ({len(values)}); at most {MAX_FILTER_PARAMS}")
+    out: list[dict[str, list[str] | None]] = []
+    for raw in values:
+        all_of: dict[str, list[str] | None] = {}
+        for statement in raw.split(","):
+            statement = statement.strip()
+            if not statement:
+                continue
+            key, eq, value = statement.partition("=")
+            key, value = key.strip(), value.strip()
+            if not key:
+                raise InputError(f"Invalid filter '{raw}': a statement has no key; use key=value")
+            if not eq:
+                all_of.setdefault(key, None)
+                continue
+            current = all_of.get(key)
+            all_of[key] = (current or []) + [value]
+        if all_of:
+            out.append(all_of)
+    return out
+
+
+def parse_fields(values: list[str]) -> list[str] | None:
+    fields = [f.strip() for v in values for f in v.split(",") if f.strip()]
+    return fields or None
+
+
+def parse_order(values: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for v in values:
+        field, _, direction = v.partition(",")
+        direction = (direction or "asc").strip().lower()
+        if not field.strip() or direction not in ("asc", "desc"):
+            raise InputError(f"Invalid orderField '{v}'; use field,asc or field,desc")
+        out.append((field.strip(), direction))
+    return out
+
+
+def parse_limit(raw: Any, default: int | None) -> int | None:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise InputError(f"Invalid limit '{raw}'; must be a whole number") from None
+    if value < 0 or value > MAX_LIMIT:
+        raise InputError(f"Invalid limit {value}; must be between 0 and {MAX_LIMIT}")
+    return value
+
+
+def parse_offset(raw: Any) -> int:
+    if raw is None or raw == "":
+        return 0
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise InputError(f"Invalid offset '{raw}'; must be a whole number") from None
+    if value < 0:
+        raise InputError(f"Invalid offset {value}; must not be negative")
+    return value
+
+
+def encode_cursor(q: EntityQuery, offset: int, total: int) -> str:
+    body = {"f": q.filters, "o": q.order, "t": q.full_text_term, "tf": q.full_text_fields,
+            "off": offset, "total": total}
+    return base64.urlsafe_b64encode(orjson.dumps(body)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[EntityQuery, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        body = orjson.loads(raw)
+        q = EntityQuery(
+            filters=[{str(k): (None if v is None else [str(x) for x in v]) for k, v in alt.items()}
+                     for alt in body["f"]],
+            order=[(str(f), str(d)) for f, d in body["o"]],
+            full_text_term=body.get("t"),
+            full_text_fields=body.get("tf"),
+            offset=int(body["off"]),
+        )
+        if q.offset < 0 or any(d not in ("asc", "desc") for _, d in q.order):
+            raise ValueError
+        return q, int(body.get("total", 0))
+    except (binascii.Error, ValueError, KeyError, TypeError, AttributeError, orjson.JSONDecodeError):
+        raise InputError("Malformed cursor; use the nextCursor or prevCursor of a previous response") from None
+
+
+def predicate_to_filters(query: Any) -> list[dict[str, list[str] | None]]:
+    """The JSON ``query`` of POST by-query/facets/by-refs: ``{key: value}``, ``{key: {$in: [...]}}``,
+    ``{key: {$exists: true}}``, combined with ``$all`` / ``$any``."""
+    if query in (None, {}):
+        return []
+    if not isinstance(query, dict):
+        raise InputError("query: must be an object such as {\"kind\": \"component\"}")
+
+    def conj(obj: dict[str, Any]) -> list[dict[str, list[str] | None]]:
+        alts: list[dict[str, list[str] | None]] = [{}]
+        for key, val in obj.items():
+            if key == "$all":
+                for sub in val:
+                    sub_alts = predicate_to_filters(sub)
+                    alts = [{**a, **s} for a in alts for s in (sub_alts or [{}])]
+            elif key == "$any":
+                sub_alts = [s for sub in val for s in predicate_to_filters(sub)]
+                alts = [{**a, **s} for a in alts for s in (sub_alts or [{}])]
+            elif key.startswith("$"):
+                raise InputError(f"query: operator {key} is not supported; use $all, $any, $in, $exists")
+            elif isinstance(val, dict):
+                if "$in" in val:
+                    vals = [str(v) for v in val["$in"]]
+                    alts = [{**a, key: vals} for a in alts]
+                elif val.get("$exists") is True:
+                    alts = [{**a, key: None} for a in alts]
+                else:
+                    raise InputError(f"query: {key}: use a value, {{$in: [...]}} or {{$exists: true}}")
+            else:
+                alts = [{**a, key: [str(val).lower() if isinstance(val, bool) else str(val)]} for a in alts]
+        return alts
+
+    return conj(query)
+
+
+# --- entities ------------------------------------------------------------------------------------
+
+@router.get("/entities", summary="List entities (Backstage's legacy list)")
+def list_entities(request: Request, filter: list[str] = Query(default=[]),
+                  fields: list[str] = Query(default=[]), limit: str | None = None,
+                  offset: str | None = None, after: str | None = None,
+                  order: list[str] = Query(default=[])) -> Response:
+    if after:
+        q, _ = decode_cursor(after)
+    else:
+        q = EntityQuery(filters=parse_filters(filter), order=[
+            (o.partition(":")[2] or o, o.partition(":")[0] if ":" in o else "asc") for o in order])
+        q.offset = parse_offset(offset)
+    q.fields = parse_fields(fields)
+    q.limit = parse_limit(limit, None)
+    page = _svc(request).query(q)
+    resp = _json(page.items)
+    if q.limit is not None and page.next_offset is not None:
+        nq = EntityQuery(filters=q.filters, order=q.order)
+        resp.headers["link"] = f'<?after={encode_cursor(nq, page.next_offset, page.total)}>; rel="next"'
+    return resp
+
+
+def _query_response(svc: CatalogService, q: EntityQuery, include_total: bool = True) -> Response:
+    page = svc.query(q)
+    info: dict[str, str] = {}
+    if page.next_offset is not None:
+        info["nextCursor"] = encode_cursor(q, page.next_offset, page.total)
+    if page.prev_offset is not None:
+        info["prevCursor"] = encode_cursor(q, page.prev_offset, page.total)
+    return _json({"items": page.items, "totalItems": page.total if include_total else 0, "pageInfo": info})
+
+
+@router.get("/entities/by-query", summary="Query entities with filters, ordering and cursors")
+def query_entities(request: Request, filter: list[str] = Query(default=[]),
+                   fields: list[str] = Query(default=[]), limit: str | None = None,
+                   offset: str | None = None, orderField: list[str] = Query(default=[]),
+                   cursor: str | None = None, fullTextFilterTerm: str | None = None,
+                   fullTextFilterFields: list[str] = Query(default=[]),
+                   totalItems: str | None = None) -> Response:
+    if cursor:
+        q, _ = decode_cursor(cursor)
+    else:
+        q = EntityQuery(filters=parse_filters(filter), order=parse_order(orderField),
+                        full_text_term=(fullTextFilterTerm or "").strip() or None,
+                        full_text_fields=parse_fields(fullTextFilterFields),
+                        offset=parse_offset(offset))
+    q.fields = parse_fields(fields)
+    q.limit = parse_limit(limit, 20)
+    return _query_response(_svc(request), q, totalItems != "exclude")
+
+
+@router.post("/entities/by-query", summary="Query entities with a JSON predicate")
+def query_entities_post(request: Request, body: dict[str, Any] | None = Body(default=None)) -> Response:
+    body = body or {}
+    if body.get("cursor"):
+        q, _ = decode_cursor(str(body["cursor"]))
+    else:
+        full = body.get("fullTextFilter") or {}
+        q = EntityQuery(
+            filters=predicate_to_filters(body.get("query")),
+            order=[(str(o.get("field")), str(o.get("order", "asc"))) for o in body.get("orderBy") or []],
+            full_text_term=(str(full.get("term") or "").strip() or None),
+            full_text_fields=full.get("fields"),
+            offset=parse_offset(body.get("offset")),
+        )
+        if any(d not in ("asc", "desc") or not f for f, d in q.order):
+            raise InputError("orderBy: each item needs a field and order asc or desc")
+    q.fields = body.get("fields") or None
+    q.limit = parse_limit(body.get("limit"), 20)
+    return _query_response(_svc(request), q, body.get("totalItems") != "exclude")
+
+
+@router.post("/entities/by-refs", summary="Get a batch of entities by ref")
+def entities_by_refs(request: Request, body: dict[str, Any] = Body(...),
+                     filter: list[str] = Query(default=[])) -> Response:
+    refs = body.get("entityRefs")
+    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+        raise InputError("entityRefs: required; give an array of entity ref strings")
+    if len(refs) > MAX_LIMIT:
+        raise InputError(f"entityRefs: at most {MAX_LIMIT} refs per request")
+    fields = body.get("fields")
+    return _json({"items": _svc(request).by_refs(refs, fields if isinstance(fields, list) else None)})
+
+
+@router.get("/entities/by-name/{kind}/{namespace}/{name}", summary="Get an entity by its name")
+def entity_by_name(request: Request, kind: str, namespace: str, name: str) -> Response:
+    return _json(_svc(request).get_by_name(kind, namespace, name))
+
+
+@router.get("/entities/by-name/{kind}/{namespace}/{name}/ancestry", summary="Where an entity came from")
+def entity_ancestry(request: Request, kind: str, namespace: str, name: str) -> Response:
+    return _json(_svc(request).ancestry(kind, namespace, name))
+
+
+@router.get("/entities/by-uid/{uid}", summary="Get an entity by its uid")
+def entity_by_uid(request: Request, uid: str) -> Response:
+    return _json(_svc(request).get_by_uid(uid))
+
+
+@router.delete("/entities/by-uid/{uid}", status_code=204, summary="Delete an entity by its uid")
+def delete_entity(request: Request, uid: str) -> Response:
+    _svc(request).delete_by_uid(uid)
+    return Response(status_code=204)
+
+
+@router.get("/entity-facets", summary="Counts of the values of entity fields")
+def entity_facets(request: Request, facet: list[str] = Query(default=[]),
+                  filter: list[str] = Query(default=[])) -> Response:
+    if not facet:
+        raise InputError("facet: required; e.g. ?facet=kind")
+    return _json(_svc(request).facets(facet, parse_filters(filter)))
+
+
+@router.post("/entity-facets", summary="Facets with a JSON predicate")
+def entity_facets_post(request: Request, body: dict[str, Any] = Body(...)) -> Response:
+    facets = body.get("facets")
+    if not isinstance(facets, list) or not facets:
+        raise InputError("facets: required; give an array of field names")
+    return _json(_svc(request).facets([str(f) for f in facets], predicate_to_filters(body.get("query"))))
+
+
+@router.post("/refresh", summary="Read an entity's location again, now")
+def refresh(request: Request, body: dict[str, Any] = Body(...)) -> Response:
+    ref = body.get("entityRef")
+    if not isinstance(ref, str) or not ref:
+        raise InputError("entityRef: required")
+    _svc(request).refresh(ref)
+    return Response(status_code=200)
+
+
+@router.post("/validate-entity", summary="Validate an entity without storing it")
+def validate_entity(request: Request, body: dict[str, Any] = Body(...)) -> Response:
+    if not isinstance(body.get("entity"), dict):
+        raise InputError("entity: required; give the entity object")
+    location = body.get("location")
+    if not isinstance(location, str):
+        raise InputError("location: required; e.g. url:https://host/catalog-info.yaml")
+    problems = _svc(request).validate_entity(body["entity"], location)
+    if problems:
+        return JSONResponse({"errors": [{"name": p.name, "message": p.message} for p in problems]},
+                            status_code=400)
+    return Response(status_code=200)
+
+
+# --- locations -----------------------------------------------------------------------------------
+
+def _loc(row: dict[str, Any]) -> dict[str, Any]:
+    return {"id": row["id"], "type": row["type"], "target": row["target"], "entityRef": row["entity_ref"] or ""}
+
+
+@router.get("/locations", summary="List registered locations")
+def list_locations(request: Request) -> Response:
+    return _json([{"data": _loc(r)} for r in _svc(request).list_locations()])
+
+
+@router.post("/locations/by-query", summary="Query registered locations")
+def query_locations(request: Request, body: dict[str, Any] | None = Body(default=None)) -> Response:
+    body = body or {}
+    rows = [_loc(r) for r in _svc(request).list_locations()]
+    query = body.get("query") or {}
+    if isinstance(query, dict):
+        for key in ("type", "target", "id"):
+            if key in query:
+                rows = [r for r in rows if r[key] == query[key]]
+    limit = parse_limit(body.get("limit"), 100) or 100
+    offset = 0
+    if body.get("cursor"):
+        try:
+            offset = int(base64.urlsafe_b64decode(str(body["cursor"]) + "==").decode())
+        except (ValueError, binascii.Error):
+            raise InputError("Malformed cursor") from None
+    page = rows[offset:offset + limit]
+    info = {}
+    if offset + limit < len(rows):
+        info["nextCursor"] = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
+    return _json({"items": page, "totalItems": len(rows), "pageInfo": info})
+
+
+@router.post("/locations", status_code=201, summary="Register a location and read it at once")
+def create_location(request: Request, body: dict[str, Any] = Body(...), dryRun: str | None = None,
+                    onConflict: str | None = None) -> Response:
+    type_, target = body.get("type"), body.get("target")
+    if not isinstance(type_, str) or not isinstance(target, str):
+        raise InputError("type and target: required strings, e.g. {\"type\": \"url\", \"target\": \"https://...\"}")
+    if onConflict not in (None, "reject", "refresh"):
+        raise InputError("onConflict: use reject or refresh")
+    result = _svc(request).register_location(type_, target, dry_run=dryRun in ("true", "1", ""),
+                                             on_conflict=onConflict or "reject")
+    return _json(result, status=201)
+
+
+@router.get("/locations/{location_id}", summary="Get a registered location")
+def get_location(request: Request, location_id: str) -> Response:
+    return _json(_loc(_svc(request).get_location(location_id)))
+
+
+@router.put("/locations/{location_id}", summary="Change a location's type and target")
+def update_location(request: Request, location_id: str, body: dict[str, Any] = Body(...)) -> Response:
+    svc = _svc(request)
+    svc.get_location(location_id)
+    type_, target = body.get("type"), body.get("target")
+    if not isinstance(type_, str) or not isinstance(target, str):
+        raise InputError("type and target: required strings")
+    svc.delete_location(location_id)
+    result = svc.register_location(type_, target)
+    return _json(result["location"])
+
+
+@router.delete("/locations/{location_id}", status_code=204, summary="Unregister a location")
+def delete_location(request: Request, location_id: str) -> Response:
+    _svc(request).delete_location(location_id)
+    return Response(status_code=204)
+
+
+@router.get("/locations/by-entity/{kind}/{namespace}/{name}", summary="The location an entity came from")
+def location_by_entity(request: Request, kind: str, namespace: str, name: str) -> Response:
+    return _json(_loc(_svc(request).location_for_entity(kind, namespace, name)))
+
+
+@router.post("/analyze-location", summary="Show what registering a location would import")
+def analyze_location(request: Request, body: dict[str, Any] = Body(...)) -> Response:
+    loc = body.get("location")
+    if not isinstance(loc, dict) or not isinstance(loc.get("target"), str):
+        raise InputError("location: required, e.g. {\"type\": \"url\", \"target\": \"https://...\"}")
+    svc = _svc(request)
+    type_ = loc.get("type") or "url"
+    try:
+        result = svc.register_location(type_, loc["target"], dry_run=True)
+    except NotFoundError:
+        result = {"entities": [], "exists": False}
+    existing = []
+    for entity in result["entities"]:
+        if entity.get("kind") == "Location" and str(entity["metadata"]["name"]).startswith("generated-"):
+            continue
+        existing.append({"entity": entity, "isRegistered": bool(result.get("exists")),
+                         "location": {"type": type_, "target": loc["target"]}})
+    return _json({"existingEntityFiles": existing, "generateEntities": []})

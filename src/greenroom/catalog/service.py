@@ -1,0 +1,690 @@
+"""Catalog use cases: register and read locations, process them, and answer entity queries.
+
+Processing model. A location row is claimed with a lease, its target is read by the engine
+(no database), and everything it produced is written in ONE transaction: entities (skipped when
+their hash is unchanged), both directions of their relations, search rows, problems, child
+locations, orphan flags, and the row's own bookkeeping. A process that dies mid-way leaves the
+previous state intact and the lease expires, so another worker (or the next start) does the whole
+location again; reruns give the same rows. Registration processes the new location and all its
+descendants before answering, so its entities are readable the moment the call returns.
+
+Conflicts are deterministic: an entity ref already held by another location that still emits
+it stays with that location, and the newcomer gets an error naming both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import posixpath
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin
+
+import orjson
+from sqlalchemy import Engine
+
+from greenroom.catalog import engine as catalog_engine
+from greenroom.catalog import store
+from greenroom.catalog.model import (
+    ANNOTATION_LOCATION,
+    ANNOTATION_ORIGIN_LOCATION,
+    ANNOTATION_ORPHAN,
+    DEFAULT_NAMESPACE,
+    LocationSpec,
+    ProcessedEntity,
+    ProcessingProblem,
+    ProcessingResult,
+)
+from greenroom.core.config import Settings
+from greenroom.core.db import reading, transaction
+from greenroom.core.errors import ConflictError, InputError, NotFoundError
+from greenroom.core.logs import event
+
+log = logging.getLogger("greenroom.catalog")
+
+Listener = Callable[[list[str], list[str]], None]
+
+
+@dataclass
+class EntityQuery:
+    """A structured entity query: ``filters`` is a list of alternatives (OR), each a map of
+    key -> accepted values (AND between keys; None means the key must exist)."""
+
+    filters: list[dict[str, list[str] | None]] = field(default_factory=list)
+    order: list[tuple[str, str]] = field(default_factory=list)
+    full_text_term: str | None = None
+    full_text_fields: list[str] | None = None
+    fields: list[str] | None = None
+    limit: int | None = None
+    offset: int = 0
+
+
+@dataclass
+class QueryPage:
+    items: list[dict[str, Any]]
+    total: int
+    next_offset: int | None
+    prev_offset: int | None
+
+
+def location_key(spec: LocationSpec) -> str:
+    return hashlib.sha1(f"{spec.type}:{spec.target}".encode()).hexdigest()
+
+
+def generated_location_entity(spec: LocationSpec) -> dict[str, Any]:
+    """The Location entity Backstage generates for a registered location."""
+    ref = f"{spec.type}:{spec.target}"
+    return {
+        "apiVersion": "backstage.io/v1alpha1",
+        "kind": "Location",
+        "metadata": {
+            "name": f"generated-{location_key(spec)}",
+            "namespace": DEFAULT_NAMESPACE,
+            "annotations": {ANNOTATION_LOCATION: ref, ANNOTATION_ORIGIN_LOCATION: ref},
+        },
+        "spec": {"type": spec.type, "target": spec.target},
+    }
+
+
+def _hash(entity: dict[str, Any]) -> str:
+    return hashlib.sha1(orjson.dumps(entity, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _targets_of(entity: dict[str, Any], base: LocationSpec) -> list[LocationSpec]:
+    """Where a Location entity points, resolved against the file it was read from."""
+    spec = entity.get("spec") or {}
+    raw = ([spec["target"]] if isinstance(spec.get("target"), str) else []) + [
+        t for t in (spec.get("targets") or []) if isinstance(t, str)
+    ]
+    kind = spec.get("type") or base.type
+    out = []
+    for t in raw:
+        if kind == "file" and base.type == "file":
+            target = t if posixpath.isabs(t) else posixpath.normpath(
+                posixpath.join(posixpath.dirname(base.target), t))
+        elif base.type == "url" and kind == "url":
+            target = urljoin(base.target, t)
+        else:
+            target = t
+        out.append(LocationSpec(kind, target))
+    return out
+
+
+class CatalogService:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.policy = catalog_engine.DefaultReadPolicy(
+            [a.model_dump() for a in settings.backend.reading.allow], settings.backend.baseUrl
+        )
+        kinds = {k for rule in settings.catalog.rules for k in rule.allow}
+        self.allowed_kinds = {k.lower() for k in kinds}
+        self.listeners: list[Listener] = []
+
+    # --- listeners ---------------------------------------------------------------------------
+
+    def add_listener(self, fn: Listener) -> None:
+        """``fn(changed_refs, removed_refs)`` is called after each committed change."""
+        self.listeners.append(fn)
+
+    def _notify(self, changed: list[str], removed: list[str]) -> None:
+        if not (changed or removed):
+            return
+        for fn in self.listeners:
+            try:
+                fn(changed, removed)
+            except Exception:  # noqa: BLE001 - a listener must not undo a committed change
+                log.exception("catalog.listener_failed")
+
+    # --- locations ---------------------------------------------------------------------------
+
+    def _spec(self, type_: str, target: str, *, base_dir: str | None = None) -> LocationSpec:
+        if type_ not in ("file", "url"):
+            raise InputError(f"location type {type_!r} is not supported; use 'file' or 'url'")
+        if not target or not isinstance(target, str):
+            raise InputError("location target: required; give a path or a URL")
+        if type_ == "file":
+            path = os.path.abspath(os.path.join(base_dir or os.getcwd(), os.path.expanduser(target)))
+            return LocationSpec("file", path)
+        if not target.startswith(("http://", "https://")):
+            raise InputError(f"url location {target!r}: must start with http:// or https://")
+        self.policy.check_url(target)
+        return LocationSpec("url", target)
+
+    def _root_row(self, spec: LocationSpec, origin: str, position: int, now: float) -> dict[str, Any]:
+        loc_id = str(uuid.uuid4())
+        return {
+            "id": loc_id, "type": spec.type, "target": spec.target, "key": location_key(spec),
+            "parent_id": None, "root_id": loc_id, "origin": origin,
+            "entity_ref": f"location:default/generated-{location_key(spec)}",
+            "position": position, "created_at": now, "next_refresh_at": now, "status": "pending",
+            "errors": "[]",
+        }
+
+    def ensure_config_locations(self) -> list[str]:
+        """Insert the configured locations (in order) that are not there yet; return their ids."""
+        ids = []
+        now = time.time()
+        with transaction(self.engine) as conn:
+            pos = store.max_position(conn)
+            for loc in self.settings.catalog.locations:
+                target = (str(self.settings.resolve_path(loc.target)) if loc.type == "file"
+                          else loc.target)
+                spec = LocationSpec(loc.type, target)
+                row = store.get_location_by_key(conn, location_key(spec))
+                if row is None:
+                    pos += 1
+                    row = self._root_row(spec, "config", pos, now)
+                    store.insert_location(conn, row)
+                ids.append(row["id"])
+        return ids
+
+    def register_location(self, type_: str, target: str, *, dry_run: bool = False,
+                          on_conflict: str = "reject") -> dict[str, Any]:
+        """POST /locations: store the location, then read it and everything below it before
+        answering. ``dry_run`` reads without storing anything."""
+        spec = self._spec(type_, target)
+        if dry_run:
+            return self._dry_run(spec)
+        now = time.time()
+        with transaction(self.engine) as conn:
+            existing = store.get_location_by_key(conn, location_key(spec))
+            if existing is not None:
+                if on_conflict != "refresh":
+                    raise ConflictError(f"Location {spec} already exists")
+                row = existing
+            else:
+                row = self._root_row(spec, "api", store.max_position(conn) + 1, now)
+                store.insert_location(conn, row)
+        self.process_tree(row["id"])
+        with reading(self.engine) as conn:
+            ids = store.subtree_ids(conn, row["id"])
+            rows = store.entity_rows(conn, store.entities.c.location_id.in_(ids),
+                                     order=[store.entities.c.ref])
+            entities = self._stitch(conn, rows)
+        return {"location": self._location_out(row), "entities": entities,
+                **({"exists": True} if existing is not None else {})}
+
+    def _dry_run(self, spec: LocationSpec) -> dict[str, Any]:
+        entities: list[dict[str, Any]] = [generated_location_entity(spec)]
+        problems: list[ProcessingProblem] = []
+        seen = {location_key(spec)}
+        queue = [spec]
+        while queue and len(seen) < 1000:
+            current = queue.pop(0)
+            result = self._read(current, spec)
+            problems.extend(result.problems)
+            for pe in result.entities:
+                entities.append(pe.entity)
+            for child in result.locations:
+                if location_key(child) not in seen:
+                    seen.add(location_key(child))
+                    queue.append(child)
+        if problems and not entities[1:]:
+            raise InputError("; ".join(p.message for p in problems[:10]))
+        with reading(self.engine) as conn:
+            existing = store.get_location_by_key(conn, location_key(spec))
+        out: dict[str, Any] = {
+            "location": {"id": existing["id"] if existing else "", "type": spec.type,
+                         "target": spec.target,
+                         "entityRef": f"location:default/generated-{location_key(spec)}"},
+            "entities": entities, "exists": existing is not None,
+        }
+        if problems:
+            out["errors"] = [p.as_status_item()["error"] for p in problems]
+        return out
+
+    def _read(self, spec: LocationSpec, origin: LocationSpec) -> ProcessingResult:
+        root = posixpath.dirname(origin.target) if origin.type == "file" else origin.target.rsplit("/", 1)[0]
+        return catalog_engine.process_location(
+            spec, origin=origin, policy=self.policy, root=root, allowed_kinds=self.allowed_kinds
+        )
+
+    @staticmethod
+    def _location_out(row: dict[str, Any]) -> dict[str, Any]:
+        return {"id": row["id"], "type": row["type"], "target": row["target"],
+                "entityRef": row["entity_ref"] or ""}
+
+    def list_locations(self, roots_only: bool = True) -> list[dict[str, Any]]:
+        with reading(self.engine) as conn:
+            return store.list_locations(conn, roots_only=roots_only)
+
+    def get_location(self, location_id: str) -> dict[str, Any]:
+        with reading(self.engine) as conn:
+            row = store.get_location(conn, location_id)
+        if row is None:
+            raise NotFoundError(f"Found no location with ID {location_id}")
+        return row
+
+    def location_for_entity(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
+        ref = f"{kind}:{namespace}/{name}".lower()
+        with reading(self.engine) as conn:
+            row = store.entity_by_ref(conn, ref)
+            if row is None or row.location_id is None:
+                raise NotFoundError(f"No location found for entity {ref}")
+            loc = store.get_location(conn, row.location_id)
+            root = store.get_location(conn, loc["root_id"]) if loc else None
+        if root is None:
+            raise NotFoundError(f"No location found for entity {ref}")
+        return root
+
+    def delete_location(self, location_id: str, *, delete_entities: bool = False) -> list[str]:
+        """Unregister a root location. Its entities become orphans (as in Backstage), or are
+        deleted when ``delete_entities``. Returns the refs affected."""
+        now = time.time()
+        with transaction(self.engine) as conn:
+            row = store.get_location(conn, location_id)
+            if row is None:
+                raise NotFoundError(f"Found no location with ID {location_id}")
+            ids = store.subtree_ids(conn, location_id)
+            owned = store.refs_of_location(conn, ids)
+            uids = [r.uid for r in owned.values()]
+            if delete_entities:
+                store.delete_entities(conn, uids)
+            else:
+                store.set_orphan(conn, uids, True, now, detach=True)
+            store.delete_locations(conn, ids)
+        refs = sorted(owned)
+        self._notify([] if delete_entities else refs, refs if delete_entities else [])
+        return refs
+
+    def entities_of_location(self, location_id: str) -> list[str]:
+        with reading(self.engine) as conn:
+            return sorted(store.refs_of_location(conn, store.subtree_ids(conn, location_id)))
+
+    # --- processing --------------------------------------------------------------------------
+
+    def process_tree(self, location_id: str, deadline_s: float = 600) -> None:
+        """Process a location and then every location below it, now, waiting for any that
+        another worker holds."""
+        queue = [location_id]
+        stop_at = time.monotonic() + deadline_s
+        while queue and time.monotonic() < stop_at:
+            current = queue.pop(0)
+            started = time.time()
+            if not self.process(current):
+                self._wait_released(current, started, stop_at)
+            with reading(self.engine) as conn:
+                queue.extend(c["id"] for c in store.children_of(conn, current))
+
+    def _wait_released(self, location_id: str, since: float, stop_at: float) -> None:
+        while time.monotonic() < stop_at:
+            with reading(self.engine) as conn:
+                row = store.get_location(conn, location_id)
+            if row is None or row["lease_owner"] is None or (row["last_read_at"] or 0) >= since:
+                return
+            time.sleep(0.05)
+
+    def process_due(self, limit: int = 50) -> int:
+        """Process locations whose refresh is due. Returns how many were processed."""
+        with reading(self.engine) as conn:
+            ids = store.due_ids(conn, time.time(), limit)
+        return sum(1 for i in ids if self.process(i))
+
+    def process(self, location_id: str) -> bool:
+        """Claim, read and write one location. False when another worker holds it."""
+        lease = self.settings.catalog.processingLeaseSeconds
+        with transaction(self.engine) as conn:
+            if not store.claim(conn, location_id, self.worker_id, time.time(), lease):
+                return False
+            row = store.get_location(conn, location_id)
+            root = store.get_location(conn, row["root_id"]) if row else None
+        if row is None or root is None:
+            return True
+        started = time.perf_counter()
+        spec = LocationSpec(row["type"], row["target"])
+        origin = LocationSpec(root["type"], root["target"])
+        try:
+            result = self._read(spec, origin)
+        except Exception as e:  # noqa: BLE001 - the engine promises data, but never lose a lease
+            log.exception("catalog.read_crashed")
+            result = ProcessingResult(unreadable=True, problems=[ProcessingProblem(
+                message=f"{spec.target}: could not be processed: {e}", file=spec.target)])
+        if row["parent_id"] is None:
+            gen = generated_location_entity(spec)
+            result.entities.insert(0, ProcessedEntity(
+                ref=f"location:default/{gen['metadata']['name']}", entity=gen, relations=[],
+                location=spec, line=1))
+        changed: list[str] = []
+        with transaction(self.engine) as conn:
+            changed = self._apply(conn, row, spec, result, started)
+        self._notify(changed, [])
+        event(log, "catalog.location_processed", location=str(spec),
+              entities=len(result.entities), changed=len(changed), problems=len(result.problems),
+              ms=round((time.perf_counter() - started) * 1000, 1))
+        return True
+
+    def _apply(self, conn: Any, row: dict[str, Any], spec: LocationSpec, result: ProcessingResult,
+               started: float) -> list[str]:
+        now = time.time()
+        loc_id = row["id"]
+        problems = list(result.problems)
+        here = store.refs_of_location(conn, [loc_id])
+        if result.unreadable:
+            self._finish(conn, row, problems, started, now, failed=True)
+            return []
+
+        # One definition per ref within this location; the first wins.
+        unique: dict[str, ProcessedEntity] = {}
+        for pe in result.entities:
+            if pe.ref in unique:
+                problems.append(ProcessingProblem(
+                    message=f"{pe.location.target}:{pe.line}: {pe.ref}: defined twice in this "
+                            f"location; remove one definition", file=pe.location.target,
+                    line=pe.line, entity_ref=pe.ref, name="ConflictError"))
+                continue
+            unique[pe.ref] = pe
+        existing = store.existing_by_refs(conn, list(unique))
+        other_locs = {ex.location_id for ex in existing.values()
+                      if ex.location_id not in (None, loc_id) and not ex.orphan}
+        targets = {i: store.get_location(conn, i) for i in other_locs}
+
+        inserts, updates, changed_uids, rel_rows, search_rows = [], [], [], [], []
+        changed_refs: list[str] = []
+        for ref, pe in unique.items():
+            ex = existing.get(ref)
+            if ex is not None and ex.location_id not in (None, loc_id) and not ex.orphan:
+                other = targets.get(ex.location_id)
+                problems.append(ProcessingProblem(
+                    message=f"{pe.location.target}:{pe.line}: {ref}: already defined by "
+                            f"{other['type'] + ':' + other['target'] if other else 'another location'}"
+                            f"; the first location keeps it. Remove one of the two definitions "
+                            f"or unregister the other location",
+                    file=pe.location.target, line=pe.line, entity_ref=ref, name="ConflictError"))
+                continue
+            h = _hash(pe.entity)
+            if (ex is not None and ex.hash == h and not ex.orphan and ex.location_id == loc_id
+                    and ex.errors == "[]"):
+                continue
+            uid = ex.uid if ex is not None else str(uuid.uuid4())
+            generation = (ex.generation + 1) if ex is not None else 1
+            etag = hashlib.sha1(f"{h}:{generation}".encode()).hexdigest()
+            body = pe.entity
+            meta = body.setdefault("metadata", {})
+            meta["uid"] = uid
+            meta["etag"] = etag
+            values = {"body": orjson.dumps(body).decode(), "hash": h, "etag": etag,
+                      "generation": generation, "orphan": False, "errors": "[]",
+                      "location_id": loc_id, "updated_at": now}
+            if ex is None:
+                m = pe.entity["metadata"]
+                inserts.append({"uid": uid, "ref": ref, "kind": pe.entity["kind"].lower(),
+                                "namespace": (m.get("namespace") or DEFAULT_NAMESPACE).lower(),
+                                "name": m["name"].lower(), "created_at": now, **values})
+            else:
+                updates.append({"uid": uid, **values})
+            changed_uids.append(uid)
+            changed_refs.append(ref)
+            rel_rows.extend({"origin_uid": uid, "source": r.source, "type": r.type, "target": r.target}
+                            for r in pe.relations)
+            search_rows.extend(store.search_rows(uid, body))
+        store.insert_entities(conn, inserts)
+        store.update_entities(conn, updates)
+        store.replace_relations(conn, changed_uids, rel_rows)
+        store.replace_search(conn, changed_uids, search_rows)
+
+        # Entities this location no longer emits become orphans.
+        gone = [r for ref, r in here.items() if ref not in unique and not r.orphan]
+        store.set_orphan(conn, [r.uid for r in gone], True, now)
+        changed_refs.extend(r.ref for r in gone)
+
+        # Problems of an entity that is stored go to that entity; the rest to the location.
+        stored = store.existing_by_refs(conn, [p.entity_ref for p in problems if p.entity_ref])
+        by_entity: dict[str, list[dict[str, Any]]] = {}
+        loc_problems = []
+        for p in problems:
+            ex = stored.get(p.entity_ref or "")
+            if ex is not None and ex.location_id == loc_id and p.name != "ConflictError":
+                by_entity.setdefault(ex.uid, []).append(p.as_status_item())
+            else:
+                loc_problems.append(p)
+        for uid, items in by_entity.items():
+            store.set_entity_errors(conn, uid, orjson.dumps(items).decode())
+        changed_refs.extend(r for r, ex in stored.items() if ex.uid in by_entity)
+
+        changed_refs.extend(self._sync_children(conn, row, unique, loc_problems, now))
+        self._finish(conn, row, loc_problems, started, now, failed=False)
+        return changed_refs
+
+    def _sync_children(self, conn: Any, row: dict[str, Any], emitted: dict[str, ProcessedEntity],
+                       problems: list[ProcessingProblem], now: float) -> list[str]:
+        """Make the child location rows match the Location entities just read."""
+        wanted: dict[str, tuple[LocationSpec, str, ProcessedEntity]] = {}
+        for ref, pe in emitted.items():
+            if pe.entity.get("kind", "").lower() != "location" or row["parent_id"] is None and ref.startswith(
+                    "location:default/generated-"):
+                continue
+            for child in _targets_of(pe.entity, pe.location):
+                wanted.setdefault(location_key(child), (child, ref, pe))
+        ancestors = set(store.ancestor_keys(conn, row["id"]))
+        for key, (child, ref, pe) in wanted.items():
+            if key in ancestors:
+                problems.append(ProcessingProblem(
+                    message=f"{pe.location.target}:{pe.line}: {ref}: spec.target: location cycle: "
+                            f"{child.target} is already an ancestor of this location; remove the target",
+                    file=pe.location.target, line=pe.line, field="spec.target", entity_ref=ref))
+                continue
+            if store.get_location_by_key(conn, key) is None:
+                store.insert_location(conn, {
+                    "id": str(uuid.uuid4()), "type": child.type, "target": child.target, "key": key,
+                    "parent_id": row["id"], "root_id": row["root_id"], "origin": "child",
+                    "entity_ref": ref, "position": row["position"], "created_at": now,
+                    "next_refresh_at": now, "status": "pending", "errors": "[]",
+                })
+        orphaned: list[str] = []
+        for child_row in store.children_of(conn, row["id"]):
+            if child_row["key"] not in wanted:
+                ids = store.subtree_ids(conn, child_row["id"])
+                owned = store.refs_of_location(conn, ids)
+                store.set_orphan(conn, [r.uid for r in owned.values()], True, now, detach=True)
+                store.delete_locations(conn, ids)
+                orphaned.extend(owned)
+        return orphaned
+
+    def _finish(self, conn: Any, row: dict[str, Any], problems: list[ProcessingProblem],
+                started: float, now: float, failed: bool) -> None:
+        store.finish(conn, row["id"], self.worker_id, {
+            "status": "failed" if failed else "ok",
+            "errors": orjson.dumps([p.as_status_item() for p in problems]).decode(),
+            "last_read_at": now,
+            "last_duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            "next_refresh_at": now + self.settings.catalog.refreshIntervalSeconds,
+        })
+
+    def refresh(self, entity_ref: str | None = None) -> None:
+        """Read again at once: the location of ``entity_ref``, or every location."""
+        with transaction(self.engine) as conn:
+            if entity_ref is None:
+                store.mark_due(conn, None, time.time())
+                ids = [r["id"] for r in store.list_locations(conn, roots_only=True)]
+            else:
+                row = store.entity_by_ref(conn, self.parse_ref(entity_ref))
+                if row is None:
+                    raise NotFoundError(f"No entity named '{entity_ref}' found")
+                ids = [row.location_id] if row.location_id else []
+        for i in ids:
+            self.process_tree(i)
+
+    def refresh_targets(self, prefix: str) -> int:
+        """Re-read, now, every location whose target starts with ``prefix`` (a pushed repo)."""
+        with reading(self.engine) as conn:
+            ids = store.locations_for_targets(conn, prefix)
+        for i in ids:
+            self.process_tree(i)
+        return len(ids)
+
+    def pending(self) -> int:
+        with reading(self.engine) as conn:
+            return store.pending_count(conn, time.time())
+
+    # --- reading entities --------------------------------------------------------------------
+
+    @staticmethod
+    def parse_ref(ref: str, default_kind: str | None = None) -> str:
+        return catalog_engine.parse_entity_ref(ref, default_kind=default_kind).ref
+
+    def _stitch(self, conn: Any, rows: Sequence[Any]) -> list[dict[str, Any]]:
+        """Stored rows → full entities with relations, status and the orphan annotation."""
+        refs = [r.ref for r in rows]
+        rels = store.relations_of(conn, refs)
+        loc_refs = [r.ref for r in rows if r.kind == "location"]
+        loc_errors = store.location_errors_for(conn, loc_refs) if loc_refs else {}
+        out = []
+        for r in rows:
+            entity = orjson.loads(r.body)
+            entity["relations"] = [{"type": t, "targetRef": target} for t, target in rels.get(r.ref, ())]
+            items = orjson.loads(r.errors) if r.errors != "[]" else []
+            for errs in loc_errors.get(r.ref, ()):
+                items.extend(orjson.loads(errs))
+            if items:
+                entity["status"] = {"items": items}
+            if r.orphan:
+                entity["metadata"].setdefault("annotations", {})[ANNOTATION_ORPHAN] = "true"
+            out.append(entity)
+        return out
+
+    def get_by_ref(self, ref: str) -> dict[str, Any] | None:
+        with reading(self.engine) as conn:
+            row = store.entity_by_ref(conn, ref.lower())
+            return self._stitch(conn, [row])[0] if row else None
+
+    def get_entity(self, ref: str) -> dict[str, Any] | None:
+        """Any ref form Backstage accepts (``component:foo``, ``Component:default/foo``)."""
+        try:
+            return self.get_by_ref(self.parse_ref(ref))
+        except InputError:
+            return None
+
+    def get_by_name(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
+        entity = self.get_by_ref(f"{kind}:{namespace}/{name}")
+        if entity is None:
+            raise NotFoundError(f"No entity named '{name}' found, with kind '{kind}' in namespace '{namespace}'")
+        return entity
+
+    def get_by_uid(self, uid: str) -> dict[str, Any]:
+        with reading(self.engine) as conn:
+            row = store.entity_by_uid(conn, uid)
+            if row is None:
+                raise NotFoundError(f"No entity with uid {uid}")
+            return self._stitch(conn, [row])[0]
+
+    def delete_by_uid(self, uid: str) -> None:
+        with transaction(self.engine) as conn:
+            row = store.entity_by_uid(conn, uid)
+            if row is None:
+                raise NotFoundError(f"No entity with uid {uid}")
+            store.delete_entities(conn, [uid])
+        self._notify([], [row.ref])
+
+    def by_refs(self, refs: Sequence[str], fields: list[str] | None = None) -> list[dict[str, Any] | None]:
+        keys = []
+        for ref in refs:
+            try:
+                keys.append(self.parse_ref(ref))
+            except InputError:
+                keys.append(None)
+        with reading(self.engine) as conn:
+            rows = store.entities_by_refs(conn, [k for k in keys if k])
+            stitched = dict(zip(rows, self._stitch(conn, list(rows.values())), strict=True))
+        return [project(stitched[k], fields) if k in stitched else None for k in keys]
+
+    def query(self, q: EntityQuery) -> QueryPage:
+        where = store.filter_clause(q.filters) if q.filters else True
+        if q.full_text_term:
+            from sqlalchemy import and_
+
+            where = and_(where, store.full_text_clause(q.full_text_term, q.full_text_fields))
+        with reading(self.engine) as conn:
+            total = store.count_entities(conn, where if where is not True else None)
+            limit = q.limit if q.limit is not None else max(total, 1)
+            rows = store.query_page(conn, where, q.order, limit, q.offset)
+            items = [project(e, q.fields) for e in self._stitch(conn, rows)]
+        nxt = q.offset + limit if q.offset + limit < total else None
+        prev = max(q.offset - limit, 0) if q.offset > 0 else None
+        return QueryPage(items=items, total=total, next_offset=nxt, prev_offset=prev)
+
+    def iter_entities(self, batch: int = 1000) -> Iterator[dict[str, Any]]:
+        offset = 0
+        while True:
+            page = self.query(EntityQuery(limit=batch, offset=offset))
+            yield from page.items
+            if page.next_offset is None:
+                return
+            offset = page.next_offset
+
+    def facets(self, facets: Sequence[str], filters: list[dict[str, list[str] | None]]) -> dict[str, Any]:
+        where = store.filter_clause(filters) if filters else True
+        out: dict[str, Any] = {}
+        with reading(self.engine) as conn:
+            for f in facets:
+                counts = store.facet_original_counts(conn, f, where)
+                out[f] = [{"value": v, "count": c} for v, c in sorted(counts, key=lambda x: (-x[1], x[0]))]
+        return {"facets": out}
+
+    def ancestry(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
+        root_ref = f"{kind}:{namespace}/{name}".lower()
+        items: list[dict[str, Any]] = []
+        with reading(self.engine) as conn:
+            current: str | None = root_ref
+            seen: set[str] = set()
+            while current and current not in seen:
+                seen.add(current)
+                row = store.entity_by_ref(conn, current)
+                if row is None:
+                    if current == root_ref:
+                        raise NotFoundError(f"No entity named '{name}' found, with kind '{kind}' "
+                                            f"in namespace '{namespace}'")
+                    break
+                loc = store.get_location(conn, row.location_id) if row.location_id else None
+                parent = loc["entity_ref"] if loc and loc["entity_ref"] != current else None
+                items.append({"entity": self._stitch(conn, [row])[0],
+                              "parentEntityRefs": [parent] if parent else []})
+                current = parent
+        return {"rootEntityRef": root_ref, "items": items}
+
+    def validate_entity(self, entity: Any, location: str | None) -> list[ProcessingProblem]:
+        spec = None
+        if location:
+            type_, _, target = location.partition(":")
+            if type_ in ("file", "url") and target:
+                spec = LocationSpec(type_, target)  # type: ignore[arg-type]
+        return catalog_engine.validate_entity(entity, spec)
+
+    def stats(self) -> dict[str, int]:
+        with reading(self.engine) as conn:
+            e = store.entities.c
+            return {
+                "entities": store.count_entities(conn),
+                "orphans": store.count_entities(conn, e.orphan.is_(True)),
+                "errors": store.count_entities(conn, e.errors != "[]"),
+                "location_errors": sum(1 for r in store.list_locations(conn) if r["errors"] != "[]"),
+            }
+
+
+def project(entity: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
+    """Keep only the dotted ``fields`` of an entity (Backstage's ``fields`` parameter)."""
+    if not fields:
+        return entity
+    out: dict[str, Any] = {}
+    for f in fields:
+        parts = f.split(".")
+        src: Any = entity
+        for p in parts:
+            if not isinstance(src, dict) or p not in src:
+                src = None
+                break
+            src = src[p]
+        if src is None:
+            continue
+        dst = out
+        for p in parts[:-1]:
+            dst = dst.setdefault(p, {})
+        dst[parts[-1]] = src
+    return out
