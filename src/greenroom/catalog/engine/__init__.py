@@ -1,0 +1,31 @@
+"""The catalog processing engine: pure functions from locations to entities, relations and problems.
+
+No database here (see ``greenroom.catalog.store``/``service`` for that). Entry points:
+:func:`process_location`, :func:`process_tree`, :func:`validate_entity`, :func:`read_documents`,
+:func:`parse_entity_ref`, :func:`stringify_entity_ref`, :func:`relations_of` and
+:class:`DefaultReadPolicy`.
+"""
+
+from .processing import default_root, process_location, validate_entity
+from .reader import DefaultReadPolicy, read_documents, read_text, resolve_target
+from .refs import parse_entity_ref, stringify_entity_ref
+from .relations import EXTRA_RELATION_PAIRS, relations_of
+from .tree import process_tree
+from .validation import BUILTIN_KINDS, warm_up
+
+__all__ = [
+    "BUILTIN_KINDS",
+    "EXTRA_RELATION_PAIRS",
+    "DefaultReadPolicy",
+    "default_root",
+    "parse_entity_ref",
+    "process_location",
+    "process_tree",
+    "read_documents",
+    "read_text",
+    "relations_of",
+    "resolve_target",
+    "stringify_entity_ref",
+    "validate_entity",
+    "warm_up",
+]
