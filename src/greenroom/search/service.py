@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -36,6 +37,7 @@ MAX_PAGE_LIMIT = 100
 MAX_SUGGESTIONS = 20
 REINDEX_BATCH = 1000
 _MAX_OFFSET = 1_000_000
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,40}")
 _FUZZY_WORDS = 4
 _FUZZY_ALTERNATIVES = 8
 
@@ -61,6 +63,8 @@ def decode_cursor(cursor: str | None) -> int:
     if not cursor:
         return 0
     try:
+        if not _CURSOR.fullmatch(cursor):
+            raise ValueError(cursor)
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
         if not raw.startswith("o") or not raw[1:].isdigit():
             raise ValueError(raw)
@@ -219,7 +223,7 @@ class SearchService:
         if not changed:
             return None
         # Exact and prefix tiers compare the term as typed, which matched nothing; only text counts.
-        return store.Match(Terms(terms.raw, "", terms.words), tuple(groups))
+        return store.Match(terms, tuple(groups), name_tiers=False)
 
     def suggest(self, prefix: str, limit: int = 8, types: Sequence[str] = (),
                 principal: Caller | None = None) -> list[SearchResult]:

@@ -26,7 +26,8 @@ from sqlalchemy import Column, Connection, ForeignKey, Integer, String, Table, T
 from sqlalchemy import PrimaryKeyConstraint, UniqueConstraint
 
 from greenroom.core.db import metadata
-from greenroom.search.engine.terms import Terms, like_prefix, prefix_upper, word_string, words
+from greenroom.search.engine.terms import (Terms, like_prefix, normalize, prefix_upper, word_string,
+                                           words)
 from greenroom.search.model import SearchDocument
 
 documents_table = Table(
@@ -65,10 +66,6 @@ def _pg(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-def _norm(value: str) -> str:
-    return " ".join(value.lower().split())[:500]
-
-
 def _serialize(doc: SearchDocument) -> str:
     return json.dumps({"type": doc.type, "key": doc.key, "location": doc.location, "title": doc.title,
                        "text": doc.text, "name": doc.name, "fields": dict(doc.fields),
@@ -94,7 +91,7 @@ def _keywords(doc: SearchDocument) -> str:
 def _row(doc: SearchDocument, body: str, generation: str | None) -> dict[str, Any]:
     return {
         "type": doc.type, "key": doc.key, "location": doc.location,
-        "name_norm": _norm(doc.name) or None, "title_norm": _norm(doc.title),
+        "name_norm": normalize(doc.name) or None, "title_norm": normalize(doc.title),
         "document": body, "auth_ref": doc.authorization,
         "hash": hashlib.sha256(body.encode()).hexdigest(), "generation": generation,
         "f_name": word_string(doc.name), "f_title": word_string(doc.title),
@@ -228,6 +225,7 @@ class Match:
     terms: Terms
     groups: tuple[tuple[str, ...], ...]
     prefix_last: bool = False
+    name_tiers: bool = True
 
 
 def _fts5_expr(m: Match) -> str:
@@ -252,10 +250,13 @@ def _hits_sql(conn: Connection, m: Match, params: dict[str, Any]) -> str:
     """The ``best(id, score)`` CTE body: each matching document once, with its best score."""
     pg = _pg(conn)
     norm = m.terms.norm
-    params.update(norm=norm, hi=prefix_upper(norm), like=like_prefix(norm))
-    branches = ["SELECT id, 0.0 AS score FROM search_documents WHERE name_norm = :norm",
-                "SELECT id, 100000.0 FROM search_documents WHERE title_norm = :norm"]
-    if len(norm) >= 2:
+    branches = []
+    if m.name_tiers:
+        params["norm"] = norm
+        branches += ["SELECT id, 0.0 AS score FROM search_documents WHERE name_norm = :norm",
+                     "SELECT id, 100000.0 FROM search_documents WHERE title_norm = :norm"]
+    if m.name_tiers and len(norm) >= 2:
+        params.update(hi=prefix_upper(norm), like=like_prefix(norm))
         if pg:
             branches += [
                 "SELECT id, 200000.0 + length(name_norm) FROM search_documents "
@@ -278,6 +279,8 @@ def _hits_sql(conn: Connection, m: Match, params: dict[str, Any]) -> str:
             params["match"] = _fts5_expr(m)
             branches.append("SELECT rowid, 400000.0 + bm25(search_fts, 10.0, 6.0, 3.0, 1.0) "
                             "FROM search_fts WHERE search_fts MATCH :match")
+    # Never a lone branch: SQLite would flatten it into the outer query, where bm25() is illegal.
+    branches.append("SELECT id, 0.0 FROM search_documents WHERE 1 = 0")
     return ("hits(id, score) AS (" + " UNION ALL ".join(branches) + "), "
             "best AS (SELECT id, min(score) AS score FROM hits GROUP BY id)")
 
@@ -366,7 +369,7 @@ def suggest(conn: Connection, m: Match, types: Sequence[str], limit: int) -> lis
     """The best ``limit`` hits without counting them all (as-you-type). A last word under three
     characters matches names and titles by prefix only: ``s*`` over every word would be slow."""
     if m.groups and len(m.groups[-1][0]) < 3:
-        m = Match(m.terms, ())
+        m = Match(m.terms, (), name_tiers=m.name_tiers)
     params: dict[str, Any] = {"limit": limit}
     binds: list[Any] = []
     where = _conditions(types, {}, params, binds)

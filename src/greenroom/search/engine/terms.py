@@ -21,6 +21,7 @@ MAX_WORD_CHARS = 64
 MAX_NORM_CHARS = 500
 
 _WORD = re.compile(r"[^\W_]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -35,8 +36,9 @@ def word_string(text: str) -> str:
 
 
 def normalize(text: str) -> str:
-    """The form exact and prefix matches compare: lower case, single spaces, trimmed."""
-    return " ".join(text.lower().split())[:MAX_NORM_CHARS]
+    """The form exact and prefix matches compare: lower case, single spaces, trimmed, without
+    control characters (PostgreSQL refuses NUL in text)."""
+    return " ".join(_CONTROL.sub(" ", text).lower().split())[:MAX_NORM_CHARS]
 
 
 @dataclass(frozen=True)
