@@ -74,6 +74,7 @@ class _LinkCollector(logging.Handler):
         super().__init__(logging.INFO)
         self.broken: list[dict[str, str]] = []
         self.warnings: list[str] = []
+        self.errors: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         msg = record.getMessage()
@@ -82,6 +83,8 @@ class _LinkCollector(logging.Handler):
         if m and record.levelno >= logging.INFO:
             self.broken.append({"page": m["page"], "link": m["link"],
                                 "kind": "anchor" if m.re is _BROKEN_ANCHOR else "page"})
+        elif record.levelno >= logging.ERROR:
+            self.errors.append(msg)
         elif record.levelno >= logging.WARNING:
             self.warnings.append(msg)
 
@@ -175,7 +178,8 @@ def run_build(req: dict[str, Any]) -> dict[str, Any]:
     except PluginError as e:
         result["error"] = f"MkDocs plugin error: {e}"
     except Abort as e:
-        result["error"] = f"MkDocs aborted: {e}"
+        # MkDocs logs the cause as ERROR records and raises a generic Abort: report the cause.
+        result["error"] = "MkDocs error: " + ("; ".join(collector.errors) or str(e))
     except Exception as e:  # noqa: BLE001 - any failure of a build is a result, not a crash
         text = f"{type(e).__name__}: {e}"
         if "plantuml" in text.lower():

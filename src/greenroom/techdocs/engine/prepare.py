@@ -269,6 +269,9 @@ def _rewrite(cfg_path: Path, root: Path, warnings: list[str], seen: set[Path], *
     _check_docs_dir(cfg, cfg_path, root)
     for stmt in _includes(cfg.get("nav")):
         target = stmt.split(" ", 1)[1].strip()
+        if os.path.isabs(target) or not _inside(root, Path(os.path.normpath(cfg_path.parent / target))):
+            raise BuildRefused(f"{rel}: nav includes {target!r}, which is outside the docs "
+                               "folder; include only files below the mkdocs.yml")
         if stmt.startswith(INCLUDE):
             matches = [cfg_path.parent / target]
         else:
