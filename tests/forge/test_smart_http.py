@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import resource
 from pathlib import Path
 
 from tests.forge.conftest import TOKEN, ForgeServer, GitClient, create
@@ -47,9 +48,20 @@ def test_large_push_is_streamed_in_chunks(forge: ForgeServer, git: GitClient, tm
     create(forge, "acme", repo_name)
     work = tmp_path / "work"
     git.run("clone", "-q", forge.git_url("acme", repo_name), str(work))
-    data = os.urandom(21 * 1024 * 1024)
-    git.commit_file(work, "big.bin", data, "big file")
+    # Written and hashed in pieces, so that this process's peak memory is the server's doing.
+    digest = hashlib.sha256()
+    with (work / "big.bin").open("wb") as f:
+        for _ in range(21):
+            piece = os.urandom(1024 * 1024)
+            digest.update(piece)
+            f.write(piece)
+    git.run("add", "big.bin", cwd=work)
+    git.run("commit", "-q", "-m", "big file", cwd=work)
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     git.run("push", "-q", "origin", "HEAD:main", cwd=work)
+    growth_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
+    # The server runs in this process: had it held the 21 MiB body, the peak would have grown by it.
+    assert growth_mib < 10, f"serving the push grew peak memory by {growth_mib:.1f} MiB"
 
     # git sends packs above http.postBuffer (1 MiB) with chunked transfer encoding, no length.
     pushes = [s for s in forge.seen if s["path"].endswith(f"{repo_name}.git/git-receive-pack")]
@@ -57,7 +69,11 @@ def test_large_push_is_streamed_in_chunks(forge: ForgeServer, git: GitClient, tm
 
     clone = tmp_path / "clone"
     git.run("clone", "-q", forge.git_url("acme", repo_name), str(clone))
-    assert hashlib.sha256((clone / "big.bin").read_bytes()).digest() == hashlib.sha256(data).digest()
+    copy = hashlib.sha256()
+    with (clone / "big.bin").open("rb") as f:
+        while piece := f.read(1024 * 1024):
+            copy.update(piece)
+    assert copy.hexdigest() == digest.hexdigest()
 
 
 def test_bearer_token_in_extra_header_works(forge: ForgeServer, git: GitClient, tmp_path: Path,

@@ -325,7 +325,8 @@ class ForgeService:
     def push_directory(self, org: str, repo: str, directory: Path, message: str,
                        author: Author | None = None, branch: str | None = None) -> RefUpdate:
         """Commit the content of ``directory`` as the new tree of ``branch`` (default branch when
-        None), on top of its current tip if any, then notify push listeners (in this thread).
+        None), on top of its current tip (a new branch: of the default branch's tip; an empty
+        repository: a first commit), then notify push listeners (in this thread).
 
         Used by the scaffolder's ``publish:greenroom``. Raises NotFoundError for an unknown
         repository, InputError for a bad directory or branch, ConflictError if the branch moved
@@ -338,9 +339,12 @@ class ForgeService:
         branch = branch or bare.head_branch()
         _check_branch(branch, "branch")
         ref = f"refs/heads/{branch}"
-        parent = bare.refs().get(ref)
+        refs = bare.refs()
+        parent = refs.get(ref)
+        # A new branch starts from the default branch's tip, so the two share history.
+        base = parent or refs.get(f"refs/heads/{bare.head_branch()}")
         try:
-            sha = bare.commit_directory(directory.resolve(), ref, parent, message,
+            sha = bare.commit_directory(directory.resolve(), ref, base, parent, message,
                                         author or self.committer, self.committer)
         except GitError as e:
             if "update-ref" in str(e) or "cannot lock ref" in e.stderr:

@@ -186,12 +186,13 @@ class BareRepository:
             ))
         return commits
 
-    def commit_directory(self, directory: Path, branch_ref: str, parent: str | None, message: str,
-                         author: Author, committer: Author) -> str:
+    def commit_directory(self, directory: Path, branch_ref: str, parent: str | None,
+                         expected: str | None, message: str, author: Author, committer: Author) -> str:
         """Commit the files of ``directory`` (honouring its ``.gitignore``) as the whole new tree
-        of ``branch_ref``, on top of ``parent`` (None for a first commit), and move the ref.
+        of ``branch_ref``, with ``parent`` as parent commit (None for a root commit), and move the
+        ref from ``expected`` (None: the ref must not exist yet).
 
-        The ref is moved with compare-and-swap against ``parent``: if someone pushed in between,
+        The ref is moved with compare-and-swap against ``expected``: if someone pushed in between,
         :class:`GitError` is raised and nothing is lost. Returns the new commit's id.
         """
         with tempfile.TemporaryDirectory(prefix="greenroom-index-") as tmp:
@@ -209,6 +210,6 @@ class BareRepository:
             args += ["-p", parent]
         args += ["-F", "-"]
         sha = self._git(args, input=message.encode(), env=ident).decode().strip()
-        old = parent or "0" * len(sha)
+        old = expected or "0" * len(sha)
         self._git(["update-ref", "-m", "greenroom: commit from directory", branch_ref, sha, old])
         return sha
