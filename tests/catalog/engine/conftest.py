@@ -27,7 +27,7 @@ def corpus() -> Path:
     return CORPUS_DIR
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def open_policy() -> DefaultReadPolicy:
     """Files anywhere under the given root; URLs only from github.com (served by FakeGitHub)."""
     return DefaultReadPolicy([{"host": "github.com"}], own_base_url="http://portal.test:7007")
@@ -105,6 +105,6 @@ def local_server() -> Iterator[Any]:
         s.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def fake_github() -> Any:
     return FakeGitHub
