@@ -45,7 +45,8 @@ def build_app(service: ForgeService, seen: list[dict[str, str]]) -> FastAPI:
     async def identify(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         seen.append({"method": request.method, "path": request.url.path,
                      "transfer-encoding": request.headers.get("transfer-encoding", ""),
-                     "content-length": request.headers.get("content-length", "")})
+                     "content-length": request.headers.get("content-length", ""),
+                     "content-encoding": request.headers.get("content-encoding", "")})
         principal = None
         header = request.headers.get("authorization")
         if header:

@@ -89,6 +89,7 @@ def test_tree_blob_readme_and_last_commit(forge: ForgeServer, seeded: str) -> No
         assert big["truncated"] is True and big["content"] is None and big["size"] == 100 * 1024
 
         assert c.get(f"{base}/readme").json()["markdown"] == "# Seeded\n\nHello.\n"
+        assert c.get(f"{base}/readme", params={"ref": "feature/x"}).json()["path"] == "README.md"
         assert c.get(f"{base}/blob/main/nope.md").status_code == 404
         assert c.get(f"{base}/tree/main/README.md").status_code == 400
         assert c.get(f"{base}/tree/no-such-branch").status_code == 404

@@ -147,3 +147,22 @@ def test_unknown_repository_and_non_smart_paths_are_404(forge: ForgeServer, git:
         # The dumb protocol and arbitrary files inside the repository are not served.
         assert c.get("/git/acme/does-not-exist.git/config").status_code == 404
         assert c.get("/git/acme/does-not-exist.git/info/refs").status_code == 404
+
+
+def test_gzip_request_bodies_from_git_are_understood(forge: ForgeServer, git: GitClient,
+                                                     tmp_path: Path, repo_name: str) -> None:
+    """git gzips fetch requests over 1 KiB: 30 branches at 30 commits make 30 `want` lines."""
+    create(forge, "acme", repo_name)
+    work = tmp_path / "work"
+    git.run("clone", "-q", forge.git_url("acme", repo_name), str(work))
+    for i in range(30):
+        git.run("commit", "-q", "--allow-empty", "-m", f"c{i}", cwd=work)
+        git.run("branch", f"b{i}", cwd=work)
+    git.run("push", "-q", "origin", "--all", cwd=work)
+
+    clone = tmp_path / "clone"
+    git.run("clone", "-q", "--no-single-branch", forge.git_url("acme", repo_name), str(clone))
+    fetches = [s for s in forge.seen if s["path"].endswith(f"{repo_name}.git/git-upload-pack")]
+    assert any(s["content-encoding"] == "gzip" for s in fetches), fetches
+    branches = git.run("branch", "-r", cwd=clone).stdout
+    assert "origin/b29" in branches and "origin/b0" in branches

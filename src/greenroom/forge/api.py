@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from greenroom.auth.model import Principal
-from greenroom.core.errors import AuthenticationError
+from greenroom.core.errors import AuthenticationError, NotFoundError
 from greenroom.core.http import error_response
 from greenroom.forge.model import Blob, Commit, Repository, Tree
 from greenroom.forge.service import ForgeService
@@ -176,10 +176,10 @@ def get_raw(request: Request, org: str, repo: str, ref_and_path: str) -> Respons
 
 
 @router.get("/repositories/{org}/{repo}/readme", summary="The README as raw markdown")
-def get_readme(request: Request, org: str, repo: str, ref: str | None = None) -> dict[str, Any] | None:
+def get_readme(request: Request, org: str, repo: str, ref: str | None = None) -> dict[str, Any]:
     readme = _service(request).readme(org, repo, ref)
     if readme is None:
-        return None
+        raise NotFoundError(f"{org}/{repo} has no README at the root of {ref or 'the default branch'}")
     return {"ref": readme.ref, "commit": readme.commit, "path": readme.path,
             "markdown": readme.markdown}
 
@@ -194,7 +194,7 @@ def get_commits(request: Request, org: str, repo: str, ref: str | None = None,
 
 
 def _raw(service: ForgeService, org: str, repo: str, ref_and_path: str) -> Response:
-    ref, commit, path = service.split_ref_path(org, repo, ref_and_path)
+    _ref, commit, path = service.split_ref_path(org, repo, ref_and_path)
     data = service.read_file(org, repo, commit, path)
     # Never let a browser interpret repository content as a page of the portal's origin.
     media = "application/octet-stream" if b"\0" in data[:8000] else "text/plain; charset=utf-8"

@@ -41,7 +41,7 @@ def check_name(value: str, field_name: str) -> str:
         raise InputError(f"{field_name}: {value[:120]!r} is not a valid name; {hint}")
     if ".." in value:
         raise InputError(f"{field_name}: {value!r} must not contain '..'; {hint}")
-    if value.endswith(".git") or value.endswith(".lock"):
+    if value.endswith((".git", ".lock")):
         raise InputError(
             f"{field_name}: {value!r} must not end in '.git' or '.lock'; drop the suffix "
             "(clone URLs add '.git' themselves)"

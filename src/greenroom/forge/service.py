@@ -29,8 +29,21 @@ from greenroom.core.errors import AuthenticationError, ConflictError, InputError
 from greenroom.forge.engine.cgi import CgiRequest, CgiResponse, http_backend_argv
 from greenroom.forge.engine.git import BareRepository, GitError, git_binary, init_bare, is_valid_ref_name
 from greenroom.forge.model import (
-    MAX_DESCRIPTION_LENGTH, Author, Blob, Commit, CommitPage, PushListener, RawLocation, Readme,
-    Refs, RefUpdate, Repository, Tree, check_name, check_path, looks_like_sha,
+    MAX_DESCRIPTION_LENGTH,
+    Author,
+    Blob,
+    Commit,
+    CommitPage,
+    PushListener,
+    RawLocation,
+    Readme,
+    Refs,
+    RefUpdate,
+    Repository,
+    Tree,
+    check_name,
+    check_path,
+    looks_like_sha,
 )
 
 log = logging.getLogger("greenroom.forge")
@@ -47,7 +60,7 @@ _PUSH_SERVICE = "git-receive-pack"
 class ForgeService:
     def __init__(self, root: Path, *, base_url: str, web_base_url: str | None = None,
                  anonymous_read: bool = False, max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES,
-                 max_raw_bytes: int = DEFAULT_MAX_RAW_BYTES, committer: Author = Author()) -> None:
+                 max_raw_bytes: int = DEFAULT_MAX_RAW_BYTES, committer: Author | None = None) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root.resolve()
         self.base_url = base_url.rstrip("/")
@@ -55,7 +68,7 @@ class ForgeService:
         self.anonymous_read = anonymous_read
         self.max_blob_bytes = max_blob_bytes
         self.max_raw_bytes = max_raw_bytes
-        self.committer = committer
+        self.committer = committer or Author()
         self.git = git_binary()
         self._listeners: list[PushListener] = []
 
@@ -72,7 +85,7 @@ class ForgeService:
         for fn in list(self._listeners):
             try:
                 fn(org, repo, list(updates))
-            except Exception:  # noqa: BLE001 - one listener's bug must not hide the push from others
+            except Exception:  # one listener's bug must not hide the push from the others
                 log.exception("forge.listener_failed", extra={"fields": {"org": org, "repo": repo}})
 
     # -- locating ----------------------------------------------------------------------------
