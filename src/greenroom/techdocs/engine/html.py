@@ -65,7 +65,9 @@ def _inline_external_images(body: str) -> str:
         scheme = urlsplit(src).scheme.lower()
         if scheme in ("http", "https") or src.startswith("//"):
             alt = attrs.get("alt", "")
-            return f'<span class="gr-external-image" title="{htmllib.escape(src)}">{htmllib.escape(alt)}</span>'
+            title = attrs.get("title", alt)
+            return (f'<span class="gr-external-image" title="{htmllib.escape(title)}">'
+                    f"{htmllib.escape(alt)}</span>")
         return m.group(0)
 
     return _IMG.sub(repl, body)
