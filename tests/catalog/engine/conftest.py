@@ -63,7 +63,7 @@ class LocalServer:
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (stdlib name)
+            def do_GET(self) -> None:
                 outer.hits.append(self.path)
                 if self.path in outer.redirects:
                     self.send_response(302)

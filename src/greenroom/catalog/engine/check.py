@@ -27,8 +27,10 @@ from .validation import (
     check_fields,
     fast_check,
     jsonschema_validator,
-    jsonschema_validator as _validator,
     schema_candidates,
+)
+from .validation import (
+    jsonschema_validator as _validator,
 )
 
 MAX_SCHEMA_ISSUES = 10
@@ -132,7 +134,7 @@ def _explain(error: jsonschema.ValidationError, entity: Mapping[str, Any], schem
         missing = m.group(1) if m else str(value)
         return [Issue((*path, missing), "required", _add_fix(entity, (*path, missing), error.schema))]
     if keyword == "additionalProperties":
-        known = set((error.schema.get("properties") or {}))
+        known = set(error.schema.get("properties") or {})
         extras = [k for k in error.instance if k not in known] if isinstance(error.instance, dict) else []
         out = []
         for k in extras:

@@ -66,9 +66,9 @@ def compile_check(schema: Any, resolve: Callable[[str], Mapping[str, Any]]) -> C
 
 def _compile(schema: Any, resolve: Callable[[str], Mapping[str, Any]], cache: dict[int, Check]) -> Check:
     if schema is True or schema == {}:
-        return lambda v: True
+        return _always
     if schema is False:
-        return lambda v: False
+        return _never
     if not isinstance(schema, Mapping):
         raise Unsupported("non-object schema")
     key = id(schema)
@@ -78,7 +78,11 @@ def _compile(schema: Any, resolve: Callable[[str], Mapping[str, Any]], cache: di
         # Draft 7: siblings of $ref are ignored.
         target = resolve(str(schema["$ref"]))
         holder: list[Check] = []
-        cache[key] = lambda v: holder[0](v)
+
+        def deferred(v: Any) -> bool:  # a recursive $ref: resolved once compiled
+            return holder[0](v)
+
+        cache[key] = deferred
         holder.append(_compile(target, resolve, cache))
         cache[key] = holder[0]
         return holder[0]
@@ -91,17 +95,11 @@ def _compile(schema: Any, resolve: Callable[[str], Mapping[str, Any]], cache: di
         types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
         for t in types:
             _is_type(None, t)  # raises Unsupported for unknown names
-        if len(types) == 1:
-            tname = types[0]
-            checks.append(lambda v, tname=tname: _is_type(v, tname))
-        else:
-            checks.append(lambda v, types=tuple(types): any(_is_type(v, t) for t in types))
+        checks.append(_type_check(tuple(types)))
     if "enum" in schema:
-        options = list(schema["enum"])
-        checks.append(lambda v, options=options: any(_json_equal(v, o) for o in options))
+        checks.append(_enum_check(list(schema["enum"])))
     if "const" in schema:
-        const = schema["const"]
-        checks.append(lambda v, const=const: _json_equal(v, const))
+        checks.append(_enum_check([schema["const"]]))
     if "minLength" in schema or "maxLength" in schema or "pattern" in schema:
         lo = int(schema.get("minLength", 0))
         hi = schema.get("maxLength")
@@ -136,6 +134,36 @@ def _compile(schema: Any, resolve: Callable[[str], Mapping[str, Any]], cache: di
 
     cache[key] = result
     return result
+
+
+def _always(v: Any) -> bool:
+    return True
+
+
+def _never(v: Any) -> bool:
+    return False
+
+
+def _type_check(types: tuple[str, ...]) -> Check:
+    if len(types) == 1:
+        name = types[0]
+
+        def one(v: Any) -> bool:
+            return _is_type(v, name)
+
+        return one
+
+    def several(v: Any) -> bool:
+        return any(_is_type(v, t) for t in types)
+
+    return several
+
+
+def _enum_check(options: list[Any]) -> Check:
+    def check(v: Any) -> bool:
+        return any(_json_equal(v, o) for o in options)
+
+    return check
 
 
 def _object_check(schema: Mapping[str, Any], resolve: Any, cache: dict[int, Check]) -> Check:

@@ -154,7 +154,7 @@ def _pointer(document: Any, fragment: str, where: str) -> Any:
 def _bundle(node: Any, base: LocationSpec, document: Any, ctx: _Context,
             active: set[tuple[LocationSpec, str]], is_main: bool = True) -> Any:
     """Inline external ``$ref``s of ``node`` (which lives in ``document`` at ``base``)."""
-    recurse: Callable[[Any], Any] = lambda n: _bundle(n, base, document, ctx, active, is_main)  # noqa: E731
+    recurse: Callable[[Any], Any] = lambda n: _bundle(n, base, document, ctx, active, is_main)
     if isinstance(node, list):
         return [recurse(item) for item in node]
     if not isinstance(node, dict):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -245,9 +245,8 @@ def _anchor_index() -> dict[str, Any]:
 
 def _resolve(ref: str) -> Mapping[str, Any]:
     base, _, anchor = ref.partition("#")
-    if anchor:
-        return _anchor_index()[anchor]
-    return _schemas()[base]
+    found: Mapping[str, Any] = _anchor_index()[anchor] if anchor else _schemas()[base]
+    return found
 
 
 @cache

@@ -37,7 +37,7 @@ _BOOL_RE = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 _NULL_RE = re.compile(r"^(?:~|null|Null|NULL|)$")
 
 
-class CatalogYamlLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+class CatalogYamlLoader(_BaseLoader):  # type: ignore[misc]
     """Safe loader with YAML 1.2 core-schema scalar resolution (no timestamps, no yes/no booleans)."""
 
 
@@ -55,10 +55,8 @@ for _tag, _regexp, _first in (
 
 def _construct_int(loader: Any, node: yaml.ScalarNode) -> int:
     value = loader.construct_scalar(node)
-    if value.startswith("0o"):
-        return int(value[2:], 8)
-    if value.startswith("0x"):
-        return int(value[2:], 16)
+    if value.startswith(("0o", "0x")):
+        return int(value, 0)
     return int(value, 10)
 
 
@@ -105,9 +103,13 @@ def parse_yaml_documents(text: str, name: str) -> list[tuple[Any, int]]:
             _check_bounds(data, name, line, budget, may_alias)
             out.append((data, line))
     except yaml.constructor.ConstructorError as e:
-        tag = getattr(e, "problem", "") or str(e)
+        problem = getattr(e, "problem", "") or str(e)
+        if "constructor for the tag" not in problem:
+            raise InputError(
+                f"{_where(name, e.problem_mark)}: malformed YAML: {problem}; fix the syntax at that line"
+            ) from None
         raise InputError(
-            f"{_where(name, e.problem_mark)}: unsafe or unknown YAML tag ({tag}); "
+            f"{_where(name, e.problem_mark)}: unsafe or unknown YAML tag ({problem}); "
             "catalog files may contain plain YAML data only, remove the tag"
         ) from None
     except yaml.MarkedYAMLError as e:
