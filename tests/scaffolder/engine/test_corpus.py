@@ -120,7 +120,7 @@ def test_corpus_template_dry_run(path: Path) -> None:
         assert info.value.step_id == step_id
         assert phrase.lower() in info.value.message.lower()
         return
-    doc, result = _run(path)
+    _doc, result = _run(path)
     paths = {f.path for f in result.directory_contents}
     assert set(EXPECTED_FILES[name]) <= paths, sorted(paths)
     assert not any("${{" in p or "{{" in p for p in paths), "a templated file name was not rendered"
@@ -153,7 +153,7 @@ def test_sdlc_app_renders_replace_all_when_its_missing_folder_exists(tmp_path: P
 
 
 def test_rails_demo_dry_run_skips_publishers_and_fakes_outputs() -> None:
-    doc, result = _run(next(p for p in TEMPLATES if p.parent.name == "rails-demo"))
+    _doc, result = _run(next(p for p in TEMPLATES if p.parent.name == "rails-demo"))
     messages = [e["body"]["message"] for e in result.log]
     assert "Skipping because fetch:rails does not support dry-run" in messages
     assert "Skipping because publish:github does not support dry-run" in messages

@@ -46,11 +46,7 @@ from greenroom.scaffolder.engine import jscompat
 from greenroom.scaffolder.engine.filters import DEFAULT_INTEGRATIONS, make_filters
 from greenroom.scaffolder.engine.jscompat import MISSING, JsUndefined, bounded, js_str
 
-_NUNJUCKS_FILTERS = (
-    "abs batch capitalize center default d dictsort escape e first float forceescape groupby indent "
-    "int last list lower random reject rejectattr reverse round safe select selectattr slice sort sum "
-    "title trim truncate upper urlencode urlize wordcount striptags"
-).split()
+_NUNJUCKS_FILTERS = ["abs", "batch", "capitalize", "center", "default", "d", "dictsort", "escape", "e", "first", "float", "forceescape", "groupby", "indent", "int", "last", "list", "lower", "random", "reject", "rejectattr", "reverse", "round", "safe", "select", "selectattr", "slice", "sort", "sum", "title", "trim", "truncate", "upper", "urlencode", "urlize", "wordcount", "striptags"]
 
 
 @dataclass(frozen=True)
@@ -210,7 +206,7 @@ class _SecureEnvironment(SandboxedEnvironment):
             return left % right
         return super().call_binop(context, operator, left, right)
 
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         budget = _current_budget()
         budget.calls += 1
         if budget.calls > budget.limits.max_calls:

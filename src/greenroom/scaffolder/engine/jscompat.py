@@ -46,7 +46,7 @@ def bounded(value: str) -> str:
     return value
 
 
-def js_number(value: float | int) -> str:
+def js_number(value: float) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -63,7 +63,7 @@ def js_str(value: Any, *, top: bool = True) -> str:
     """``String(value)`` as JavaScript prints it (undefined/null print "" at top level, as Nunjucks
     suppresses them; inside a list they print as "" too, as ``Array.prototype.join`` does)."""
     if value is None or isinstance(value, Undefined):
-        return "" if top else ""
+        return ""
     if isinstance(value, str):
         return value
     if isinstance(value, (bool, int, float)):

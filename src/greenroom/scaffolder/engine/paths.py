@@ -128,7 +128,7 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
 def glob_match(pattern: str, path: str) -> bool:
     """Globby-like match (dot files included). A pattern ending in ``/`` names a directory and
     matches everything below it too."""
-    pattern = pattern[2:] if pattern.startswith("./") else pattern
+    pattern = pattern.removeprefix("./")
     if pattern.endswith("/"):
         base = pattern.rstrip("/")
         return bool(_glob_regex(base).match(path)) or any(

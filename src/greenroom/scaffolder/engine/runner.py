@@ -148,7 +148,7 @@ class _Run:
                 await self.step(step, context)
             except CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - every failure becomes a failed event + TaskFailedError
+            except Exception as exc:
                 message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
                 self.emit(message, step.id, "failed")
                 raise TaskFailedError(f"step {step.id} ({step.action}) failed: {self.masker(message)}",
@@ -233,7 +233,7 @@ class _Run:
                 remaining = max(self.deadline - time.monotonic(), 0.001)
                 try:
                     await asyncio.wait_for(result, remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     raise InputError(f"step {step.id} did not finish in time") from None
         context["steps"][step.id] = {"output": outputs}
         if _workspace_size(self.workspace) > MAX_WORKSPACE_BYTES:
@@ -283,7 +283,7 @@ async def run_template(
     try:
         output = await run.run(context)
     except TaskFailedError as exc:
-        run.emit(f"Run completed with status: failed", kind="completion", error={"message": exc.message})
+        run.emit("Run completed with status: failed", kind="completion", error={"message": exc.message})
         raise
     except CancelledError:
         run.emit("Run completed with status: cancelled", kind="cancelled")

@@ -26,7 +26,12 @@ from greenroom.scaffolder.engine.actions.fetch import (
     FetchTemplateFileAction,
 )
 from greenroom.scaffolder.engine.actions.foreign import foreign_actions
-from greenroom.scaffolder.engine.actions.fs import DebugLogAction, DebugWaitAction, FsDeleteAction, FsRenameAction
+from greenroom.scaffolder.engine.actions.fs import (
+    DebugLogAction,
+    DebugWaitAction,
+    FsDeleteAction,
+    FsRenameAction,
+)
 from greenroom.scaffolder.engine.actions.publish import PublishGreenroomAction
 from greenroom.scaffolder.model import Action
 
@@ -45,9 +50,7 @@ def default_actions(*, include_foreign: bool = True) -> dict[str, Action]:
 
 
 def _as_actions(obj: Any, name: str) -> list[Action]:
-    if inspect.isclass(obj):
-        obj = obj()
-    elif callable(obj) and not isinstance(obj, Action):
+    if inspect.isclass(obj) or callable(obj) and not isinstance(obj, Action):
         obj = obj()
     items = obj if isinstance(obj, (list, tuple)) else [obj]
     for item in items:

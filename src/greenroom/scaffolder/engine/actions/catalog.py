@@ -65,7 +65,7 @@ class CatalogRegisterAction(BaseAction):
         catalog = self.service(ctx, "catalog")
         try:
             result = await catalog.register_location(url)
-        except Exception as exc:  # noqa: BLE001 - `optional` turns any failure into a warning
+        except Exception as exc:
             if not ctx.input.get("optional"):
                 raise
             ctx.log(f"Failed to register {url} (optional, continuing): {exc}")

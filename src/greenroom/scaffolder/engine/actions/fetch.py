@@ -22,7 +22,13 @@ from pathlib import Path
 from greenroom.core.errors import InputError
 from greenroom.scaffolder.engine.actions.base import BaseAction, strict_object
 from greenroom.scaffolder.engine.expressions import ExpressionEngine, ExpressionError
-from greenroom.scaffolder.engine.paths import glob_match, is_absolute_url, resolve_source, safe_child, walk_tree
+from greenroom.scaffolder.engine.paths import (
+    glob_match,
+    is_absolute_url,
+    resolve_source,
+    safe_child,
+    walk_tree,
+)
 from greenroom.scaffolder.model import ActionContext
 
 _URL = {"title": "Fetch URL", "type": "string",
