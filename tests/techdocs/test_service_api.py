@@ -161,3 +161,36 @@ def test_bad_sources_fail_with_clear_errors(client: TestClient, service: TechDoc
     assert remote["status"] == "failed"
     assert "not-allowed.example is not allowed" in remote["error"]
     assert client.post("/api/techdocs/builds/default/component/ghost").status_code == 404
+
+
+def test_worker_builds_and_sync_streams_a_rebuild_after_docs_change(
+        client: TestClient, service: TechDocsService, repo: Path) -> None:
+    import asyncio
+    import threading
+
+    from greenroom.techdocs.worker import run_builds
+
+    stop = asyncio.Event()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete,
+                              args=(run_builds(service, worker_id="bg", idle_s=0.05, stop=stop),))
+    thread.start()
+    try:
+        headers = {"accept": "text/event-stream"}
+        with client.stream("GET", "/api/techdocs/sync/default/component/shop", headers=headers) as resp:
+            first = "".join(resp.iter_text())
+        assert first.endswith('event: finish\ndata: {"updated": true}\n\n'), first
+        assert 'event: log\ndata: "Build succeeded"' in first
+        # Change the docs and commit: the next sync sees a new commit and rebuilds.
+        write_project(repo, {"docs/index.md": "# Shop v2\n"})
+        _git(repo, "commit", "-q", "-am", "docs v2", when=T0 + 100 * DAY)
+        with client.stream("GET", "/api/techdocs/sync/default/component/shop", headers=headers) as resp:
+            second = "".join(resp.iter_text())
+        assert second.endswith('event: finish\ndata: {"updated": true}\n\n'), second
+        assert "Shop v2" in service.page("component:default/shop").body_html
+        assert service.build_status("component:default/shop")["freshness"] == \
+            "docs changed with or after the code"
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+        loop.close()
