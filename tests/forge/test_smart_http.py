@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import resource
+import socket
+import time
 from pathlib import Path
 
 from tests.forge.conftest import TOKEN, ForgeServer, GitClient, create
@@ -166,3 +168,58 @@ def test_gzip_request_bodies_from_git_are_understood(forge: ForgeServer, git: Gi
     assert any(s["content-encoding"] == "gzip" for s in fetches), fetches
     branches = git.run("branch", "-r", cwd=clone).stdout
     assert "origin/b29" in branches and "origin/b0" in branches
+
+
+def _http_backends() -> list[int]:
+    """Pids of `git http-backend` processes started by this (the server's) process."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == os.getpid() and b"http-backend" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_client_disconnect_mid_push_ends_the_backend(forge: ForgeServer, repo_name: str) -> None:
+    create(forge, "acme", repo_name)
+    sock = socket.create_connection(("127.0.0.1", forge.port), timeout=10)
+    request = (f"POST /git/acme/{repo_name}.git/git-receive-pack HTTP/1.1\r\n"
+               f"Host: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+               "Content-Type: application/x-git-receive-pack-request\r\n"
+               "Transfer-Encoding: chunked\r\n\r\n")
+    # The start of a 160-byte pkt-line, then nothing more: git waits for the rest.
+    sock.sendall(request.encode() + b"8\r\n00a00000\r\n")
+    deadline = time.time() + 5
+    while not _http_backends() and time.time() < deadline:
+        time.sleep(0.05)
+    assert _http_backends(), "the push never reached git http-backend"
+    sock.close()
+    deadline = time.time() + 5
+    while _http_backends() and time.time() < deadline:
+        time.sleep(0.05)
+    assert _http_backends() == []
+
+
+def test_listeners_see_every_ref_a_push_creates_or_deletes(forge: ForgeServer, git: GitClient,
+                                                           tmp_path: Path, repo_name: str) -> None:
+    create(forge, "acme", repo_name)
+    work = tmp_path / "work"
+    git.run("clone", "-q", forge.git_url("acme", repo_name), str(work))
+    sha = git.commit_file(work, "a.txt", "a\n", "a")
+    git.run("tag", "v1", cwd=work)
+    before = len(forge.pushes)
+    git.run("push", "-q", "origin", "HEAD:main", "HEAD:refs/heads/topic", "v1", cwd=work)
+    _org, _repo, updates = forge.wait_for_push(before + 1)[before]
+    assert {(u.ref, u.old, u.new) for u in updates} == {
+        ("refs/heads/main", None, sha), ("refs/heads/topic", None, sha), ("refs/tags/v1", None, sha)}
+
+    git.run("push", "-q", "origin", "--delete", "topic", cwd=work)
+    _org, _repo, updates = forge.wait_for_push(before + 2)[before + 1]
+    assert [(u.ref, u.old, u.new) for u in updates] == [("refs/heads/topic", sha, None)]

@@ -409,8 +409,8 @@ class ForgeService:
             before = bare.refs()
 
             async def on_finish(returncode: int) -> None:
-                if returncode == 0:
-                    await anyio.to_thread.run_sync(self._after_push, org, repo, bare, before)
+                # Whatever the exit code: refs that moved have moved, and listeners must know.
+                await anyio.to_thread.run_sync(self._after_push, org, repo, bare, before)
 
         return CgiResponse(request, http_backend_argv(self.git), on_finish)
 

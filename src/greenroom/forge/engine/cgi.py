@@ -12,8 +12,8 @@ own environment, and no credential, reaches git.
 
 Failure behaviour: if the process exits before writing a complete header block, the client gets
 a 502 with a short message and git's stderr is logged (bounded). ``on_finish(returncode)`` is
-awaited after the response is fully sent, whatever the outcome; the caller decides what success
-means (the push listeners run only when the exit code is 0).
+awaited once the process has ended and the response is sent, whatever the outcome, also when the
+client went away halfway (git may have moved refs before that): the caller decides what happened.
 """
 
 from __future__ import annotations
@@ -144,14 +144,20 @@ class CgiResponse(Response):
                 # git answered without reading the whole body (an error): stop waiting for it.
                 pump_scope.cancel()
         finally:
-            if process.returncode is None:
-                process.kill()
-                with anyio.CancelScope(shield=True):
+            # Shielded: this must run even when the request is being cancelled (client gone).
+            with anyio.CancelScope(shield=True):
+                if process.returncode is None:
+                    process.kill()
                     await process.wait()
-            await process.aclose()
-            self._log_outcome(returncode)
-        if self.on_finish is not None:
-            await self.on_finish(returncode)
+                await process.aclose()
+                if process.returncode is not None:
+                    returncode = process.returncode
+                self._log_outcome(returncode)
+                if self.on_finish is not None:
+                    try:
+                        await self.on_finish(returncode)
+                    except Exception:  # the response is gone; all that is left to do is tell
+                        log.exception("forge.http_backend_on_finish_failed")
 
     async def _pump_request(self, receive: Receive, stdin: ByteSendStream, process: Process) -> None:
         """Copy the request body into stdin; close stdin at its end. Stops quietly if git has
