@@ -144,9 +144,26 @@ def _never(v: Any) -> bool:
     return False
 
 
+def _is_str(v: Any) -> bool:
+    return type(v) is str
+
+
+def _is_dict(v: Any) -> bool:
+    return type(v) is dict
+
+
+def _is_list(v: Any) -> bool:
+    return type(v) is list
+
+
+_SIMPLE_TYPES: dict[str, Check] = {"string": _is_str, "object": _is_dict, "array": _is_list}
+
+
 def _type_check(types: tuple[str, ...]) -> Check:
     if len(types) == 1:
         name = types[0]
+        if name in _SIMPLE_TYPES:
+            return _SIMPLE_TYPES[name]
 
         def one(v: Any) -> bool:
             return _is_type(v, name)

@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -115,16 +115,27 @@ def is_kind(v: Any) -> bool:
     return type(v) is str and 1 <= len(v) <= 63 and _KIND.match(v) is not None
 
 
-def is_label_key(v: Any) -> bool:
+@lru_cache(maxsize=4096)
+def _is_key(v: str) -> bool:
     return _prefix_and_or_suffix(v, is_dns_subdomain, is_object_name)
+
+
+def is_label_key(v: Any) -> bool:
+    # Label and annotation keys repeat across nearly every entity: cache the verdict.
+    return type(v) is str and _is_key(v)
 
 
 def is_label_value(v: Any) -> bool:
     return v == "" or is_object_name(v)
 
 
+@lru_cache(maxsize=4096)
+def _is_tag(v: str) -> bool:
+    return 1 <= len(v) <= 63 and _TAG.match(v) is not None
+
+
 def is_tag(v: Any) -> bool:
-    return type(v) is str and 1 <= len(v) <= 63 and _TAG.match(v) is not None
+    return type(v) is str and _is_tag(v)
 
 
 def is_url(v: Any) -> bool:
