@@ -1,0 +1,1 @@
+"""Pure helpers of the web context: graph layout to SVG, text highlighting. No database."""
