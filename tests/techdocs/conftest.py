@@ -15,7 +15,6 @@ from sqlalchemy import Engine, create_engine, text
 
 from greenroom.core import db
 from greenroom.techdocs.engine.builder import DocsBuilder
-
 from tests.conftest import CORPUS
 
 PG_URL = os.environ.get("GREENROOM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

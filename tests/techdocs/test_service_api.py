@@ -22,7 +22,6 @@ from greenroom.techdocs.engine.builder import DocsBuilder
 from greenroom.techdocs.engine.storage import LocalStorage
 from greenroom.techdocs.model import TechDocsOptions
 from greenroom.techdocs.service import TechDocsService
-
 from tests.techdocs.conftest import DictEntities, component, write_project
 
 DAY = 86400

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -20,7 +21,7 @@ def test_one_active_build_per_entity(engine: Engine) -> None:
     assert queued and not queued_again
     assert again.id == first.id and again.reason == "first"
     with reading(engine) as conn:
-        assert len(store.list(conn)) == 1
+        assert len(store.list_all(conn)) == 1
 
 
 def test_two_claimers_never_get_the_same_job(engine: Engine) -> None:
@@ -58,8 +59,9 @@ def test_expired_lease_is_reclaimed_and_stale_worker_cannot_finish(engine: Engin
         again = store.claim(conn, "w2", 111.0, 10.0, 3)  # lease expired at 110
     assert again is not None and again.id == job.id and again.attempts == 2
     with transaction(engine) as conn:
-        kwargs = dict(now=112.0, log="", error=None, duration_s=1.0, broken_links=[], commit_sha="x",
-                      docs_changed_at=None, code_changed_at=None, site_name="s")
+        kwargs: dict[str, Any] = {"now": 112.0, "log": "", "error": None, "duration_s": 1.0,
+                                  "broken_links": [], "commit_sha": "x", "docs_changed_at": None,
+                                  "code_changed_at": None, "site_name": "s"}
         assert not store.finish(conn, job.id, "dead-worker", ok=True, **kwargs)
         assert store.finish(conn, job.id, "w2", ok=True, **kwargs)
         row = store.get(conn, "component:default/a")

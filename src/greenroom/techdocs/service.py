@@ -27,8 +27,16 @@ from greenroom.techdocs.engine import html, sources
 from greenroom.techdocs.engine.build_child import GREENROOM_PAGES_DIR, GREENROOM_SITE_FILE
 from greenroom.techdocs.engine.builder import DocsBuilder
 from greenroom.techdocs.engine.storage import DocsStorage, safe_relpath
-from greenroom.techdocs.model import (MANAGED_BY_LOCATION, TECHDOCS_REF, BuildStatus, DocsPage,
-                                      EntityPort, EntityTriple, Freshness, TechDocsOptions)
+from greenroom.techdocs.model import (
+    MANAGED_BY_LOCATION,
+    TECHDOCS_REF,
+    BuildStatus,
+    DocsPage,
+    EntityPort,
+    EntityTriple,
+    Freshness,
+    TechDocsOptions,
+)
 from greenroom.techdocs.store import BuildRow, BuildStore
 
 log = logging.getLogger("greenroom.techdocs")
@@ -132,7 +140,7 @@ class TechDocsService:
                 self._retry(job, worker_id, e.message)
             else:
                 self._finish(job, worker_id, ok=False, log_text=f"ERROR   - {e.message}\n", error=e.message)
-        except Exception as e:  # noqa: BLE001 - storage or infrastructure trouble: retry later
+        except Exception as e:
             log.exception("techdocs.build.crashed", extra={"fields": {"entity": job.entity_ref}})
             self._retry(job, worker_id, f"{type(e).__name__}: {e}")
         finally:
@@ -189,7 +197,7 @@ class TechDocsService:
     def list_documented(self) -> list[dict[str, Any]]:
         """Every entity with a build record: last build, broken links and freshness (no logs)."""
         with reading(self.engine) as conn:
-            return [self._status(r) for r in self.store.list(conn)]
+            return [self._status(r) for r in self.store.list_all(conn)]
 
     # -- Backstage API -----------------------------------------------------------------------
     def static_file(self, triple: EntityTriple, path: str) -> tuple[bytes, str]:

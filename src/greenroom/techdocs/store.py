@@ -17,8 +17,21 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (Column, Connection, Float, Index, Integer, String, Table, Text, and_, insert,
-                        or_, select, update)
+from sqlalchemy import (
+    Column,
+    Connection,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    and_,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from greenroom.core.db import metadata
 from greenroom.techdocs.model import BuildStatus
@@ -94,7 +107,7 @@ class BuildStore:
         r = conn.execute(select(builds).where(builds.c.entity_ref == entity_ref)).first()
         return _row(r) if r else None
 
-    def list(self, conn: Connection) -> list[BuildRow]:
+    def list_all(self, conn: Connection) -> list[BuildRow]:
         return [_row(r) for r in conn.execute(select(builds).order_by(builds.c.entity_ref))]
 
     def enqueue(self, conn: Connection, entity_ref: str, reason: str, now: float) -> tuple[BuildRow, bool]:
@@ -156,11 +169,11 @@ class BuildStore:
                commit_sha: str | None, docs_changed_at: float | None, code_changed_at: float | None,
                site_name: str | None) -> bool:
         """Record a finished build; False if the lease was lost to another worker meanwhile."""
-        values: dict[str, Any] = dict(
-            status=BuildStatus.SUCCEEDED if ok else BuildStatus.FAILED, finished_at=now,
-            duration_s=duration_s, log=log, error=error, lease_owner=None, lease_until=None,
-            broken_links=json.dumps(broken_links), commit_sha=commit_sha,
-            docs_changed_at=docs_changed_at, code_changed_at=code_changed_at)
+        values: dict[str, Any] = {
+            "status": BuildStatus.SUCCEEDED if ok else BuildStatus.FAILED, "finished_at": now,
+            "duration_s": duration_s, "log": log, "error": error, "lease_owner": None,
+            "lease_until": None, "broken_links": json.dumps(broken_links), "commit_sha": commit_sha,
+            "docs_changed_at": docs_changed_at, "code_changed_at": code_changed_at}
         if ok:
             values.update(built_at=now, built_commit_sha=commit_sha, site_name=site_name)
         return conn.execute(update(builds).where(

@@ -36,7 +36,7 @@ async def run_builds(service: TechDocsService, *, worker_id: str | None = None, 
             failures = 0
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - keep the loop alive; the job's lease will expire
+        except Exception:
             failures += 1
             log.exception("techdocs.worker.error", extra={"fields": {"worker": wid}})
             await asyncio.sleep(min(60.0, idle_s * 2 ** failures))

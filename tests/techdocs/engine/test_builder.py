@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from greenroom.techdocs.engine.builder import DocsBuilder
-
 from tests.techdocs.conftest import DOCS, HAS_PLANTUML, write_project
 
 

@@ -129,7 +129,7 @@ def test_sigv4_matches_aws_published_example() -> None:
         "GET", httpx.URL("https://examplebucket.s3.amazonaws.com/test.txt"), {"Range": "bytes=0-9"},
         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
         access_key="AKIAIOSFODNN7EXAMPLE", secret_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        region="us-east-1", now=dt.datetime(2013, 5, 24, tzinfo=dt.timezone.utc))
+        region="us-east-1", now=dt.datetime(2013, 5, 24, tzinfo=dt.UTC))
     assert headers["Authorization"].endswith(
         "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
         "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")

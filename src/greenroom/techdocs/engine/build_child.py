@@ -44,27 +44,27 @@ GREENROOM_SITE_FILE = "greenroom_site.json"
 GREENROOM_PAGES_DIR = "greenroom_pages"
 
 
+_WARM_MODULES = (
+    "markdown", "material", "mkdocs.commands.build", "mkdocs.config", "mkdocs.plugins",
+    "mkdocs_monorepo_plugin.plugin", "plantuml_markdown", "pygments.lexers", "pymdownx.emoji",
+    "pymdownx.highlight", "pymdownx.superfences", "techdocs_core.core",
+    "material.plugins.search.plugin",
+)
+
+
 def warm_imports() -> None:
     """Import what every build needs, once, before forking."""
-    import markdown  # noqa: F401
-    import material  # noqa: F401
-    import mkdocs.commands.build  # noqa: F401
-    import mkdocs.config  # noqa: F401
-    import mkdocs.plugins
-    import mkdocs_monorepo_plugin.plugin  # noqa: F401
-    import plantuml_markdown  # noqa: F401
-    import pygments.lexers  # noqa: F401
-    import pymdownx.emoji  # noqa: F401
-    import pymdownx.highlight  # noqa: F401
-    import pymdownx.superfences  # noqa: F401
-    import techdocs_core.core  # noqa: F401
-    from material.plugins.search.plugin import SearchPlugin  # noqa: F401
+    import importlib
 
-    for ep in mkdocs.plugins.get_plugins().values():
+    for name in _WARM_MODULES:
+        importlib.import_module(name)
+    from mkdocs.plugins import get_plugins
+
+    for ep in get_plugins().values():
         try:
             ep.load()
-        except Exception:  # noqa: BLE001 - a broken third-party plugin fails only the builds using it
-            pass
+        except Exception as e:  # noqa: BLE001 - a broken third-party plugin fails only its builds
+            sys.stderr.write(f"mkdocs plugin {ep.name} does not load: {e}\n")
 
 
 class _LinkCollector(logging.Handler):
@@ -108,7 +108,7 @@ def _capture_plugin() -> Any:
     """A MkDocs plugin that keeps each page's body, TOC and the nav for portal pages."""
     from mkdocs.plugins import BasePlugin
 
-    class Capture(BasePlugin):  # type: ignore[type-arg]
+    class Capture(BasePlugin):  # type: ignore[type-arg,no-untyped-call]
         def __init__(self) -> None:
             self.pages: dict[str, dict[str, Any]] = {}
             self.bodies: dict[str, str] = {}

@@ -89,7 +89,7 @@ class S3Storage:
         access, secret, region = self._creds
         hdrs.update(sign_v4(method, url, hdrs, hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA,
                             access_key=access, secret_key=secret, region=region,
-                            now=dt.datetime.now(dt.timezone.utc)))
+                            now=dt.datetime.now(dt.UTC)))
         return self._client.request(method, url, content=body or None, headers=hdrs)
 
     def _check(self, resp: httpx.Response, what: str) -> None:

@@ -54,7 +54,7 @@ class DocsSource:
 def _git(args: list[str], cwd: Path | None = None, timeout: float = 30.0) -> str:
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
     env.update(GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="/bin/true", GIT_CONFIG_NOSYSTEM="1")
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
                           env=env, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         raise subprocess.CalledProcessError(proc.returncode, ["git", *args], proc.stdout, proc.stderr)
