@@ -8,10 +8,13 @@ reaches a subprocess.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import quote, unquote, urlsplit
 
 from greenroom.core.errors import InputError
 
@@ -186,6 +189,57 @@ class RawLocation:
     org: str
     repo: str
     ref_and_path: str
+
+
+@dataclass(frozen=True)
+class ForgeUrls:
+    """The forge's public URLs. ``base_url`` is the backend's (git and raw files live under
+    ``/git``), ``web_base_url`` the web app's (pages live under ``/forge``); no trailing slash."""
+
+    base_url: str
+    web_base_url: str
+
+    def clone_url(self, org: str, repo: str) -> str:
+        return f"{self.base_url}/git/{org}/{repo}.git"
+
+    def web_url(self, org: str, repo: str) -> str:
+        return f"{self.web_base_url}/forge/{org}/{repo}"
+
+    def raw_url(self, org: str, repo: str, ref: str, path: str) -> str:
+        return f"{self.base_url}/git/{org}/{repo}/raw/{quote(ref)}/{quote(path)}"
+
+    def parse(self, url: str) -> RawLocation | None:
+        """What a raw URL (``{base}/git/<org>/<repo>/raw/<ref>/<path>``) or a web file URL
+        (``{web}/forge/<org>/<repo>/blob/<ref>/<path>``) points at; None for any other URL."""
+        parts = urlsplit(url)
+        for base, prefix, marker in ((self.base_url, "/git/", "raw"),
+                                     (self.web_base_url, "/forge/", "blob")):
+            b = urlsplit(base)
+            if (parts.scheme, parts.netloc.lower()) != (b.scheme, b.netloc.lower()):
+                continue
+            start = b.path.rstrip("/") + prefix
+            if not parts.path.startswith(start):
+                continue
+            segments = parts.path[len(start):].split("/", 3)
+            if len(segments) == 4 and segments[2] == marker:
+                return RawLocation(unquote(segments[0]), unquote(segments[1]), unquote(segments[3]))
+        return None
+
+
+def encode_cursor(head: str, skip: int) -> str:
+    """An opaque commit-log cursor: the starting commit (pinned) and how many to skip."""
+    return base64.urlsafe_b64encode(f"{head}:{skip}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        head, _, skip = raw.partition(":")
+        if looks_like_sha(head) and skip.isdigit():
+            return head, int(skip)
+    except (binascii.Error, UnicodeDecodeError):
+        pass
+    raise InputError("cursor: not a cursor this API returned; start again without it")
 
 
 PushListener = Callable[[str, str, list[RefUpdate]], None]

@@ -13,13 +13,10 @@ framework; ``principal`` is already passed where it will be checked.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
 
 import anyio
 
@@ -34,6 +31,7 @@ from greenroom.forge.model import (
     Blob,
     Commit,
     CommitPage,
+    ForgeUrls,
     PushListener,
     RawLocation,
     Readme,
@@ -43,6 +41,8 @@ from greenroom.forge.model import (
     Tree,
     check_name,
     check_path,
+    decode_cursor,
+    encode_cursor,
     looks_like_sha,
 )
 
@@ -63,8 +63,7 @@ class ForgeService:
                  max_raw_bytes: int = DEFAULT_MAX_RAW_BYTES, committer: Author | None = None) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root.resolve()
-        self.base_url = base_url.rstrip("/")
-        self.web_base_url = (web_base_url or base_url).rstrip("/")
+        self.urls = ForgeUrls(base_url.rstrip("/"), (web_base_url or base_url).rstrip("/"))
         self.anonymous_read = anonymous_read
         self.max_blob_bytes = max_blob_bytes
         self.max_raw_bytes = max_raw_bytes
@@ -113,31 +112,19 @@ class ForgeService:
 
     # -- URLs --------------------------------------------------------------------------------
     def clone_url(self, org: str, repo: str) -> str:
-        return f"{self.base_url}/git/{org}/{repo}.git"
+        return self.urls.clone_url(org, repo)
 
     def web_url(self, org: str, repo: str) -> str:
-        return f"{self.web_base_url}/forge/{org}/{repo}"
+        return self.urls.web_url(org, repo)
 
     def raw_url(self, org: str, repo: str, ref: str, path: str) -> str:
         """``{baseUrl}/git/<org>/<repo>/raw/<ref>/<path>``: what catalog ``url`` locations use."""
-        return f"{self.base_url}/git/{org}/{repo}/raw/{quote(ref)}/{quote(path)}"
+        return self.urls.raw_url(org, repo, ref, path)
 
     def parse_raw_url(self, url: str) -> RawLocation | None:
-        """The repository and ``<ref>/<path>`` a URL of this forge points at, or None if the URL
-        is not ours. Accepts raw URLs and web file URLs (``{web}/forge/<org>/<repo>/blob/...``)."""
-        parts = urlsplit(url)
-        for base, marker, prefix in ((self.base_url, "raw", "/git/"),
-                                     (self.web_base_url, "blob", "/forge/")):
-            b = urlsplit(base)
-            if (parts.scheme, parts.netloc.lower()) != (b.scheme, b.netloc.lower()):
-                continue
-            start = b.path.rstrip("/") + prefix
-            if not parts.path.startswith(start):
-                continue
-            segments = parts.path[len(start):].split("/", 3)
-            if len(segments) == 4 and segments[2] == marker:
-                return RawLocation(unquote(segments[0]), unquote(segments[1]), unquote(segments[3]))
-        return None
+        """The repository and ``<ref>/<path>`` a raw or web file URL of this forge points at, or
+        None if the URL is not ours."""
+        return self.urls.parse(url)
 
     def read_url(self, url: str) -> bytes | None:
         """The file a raw or web file URL of this forge names, read without HTTP; None if the URL
@@ -316,7 +303,7 @@ class ForgeService:
             raise InputError(f"limit: must be between 1 and {MAX_COMMITS_PAGE}")
         path = check_path(path)
         if cursor:
-            head, skip = _decode_cursor(cursor)
+            head, skip = decode_cursor(cursor)
             bare = self._open(org, repo)
             if bare.resolve_commit(head) != head:
                 raise InputError("cursor: points at a commit this repository does not have")
@@ -326,7 +313,7 @@ class ForgeService:
         found = bare.log(head, skip=skip, limit=limit + 1, path=path)
         more = len(found) > limit
         return CommitPage(commits=tuple(found[:limit]),
-                          next_cursor=_encode_cursor(head, skip + limit) if more else None)
+                          next_cursor=encode_cursor(head, skip + limit) if more else None)
 
     def commit(self, org: str, repo: str, sha: str) -> Commit:
         if not looks_like_sha(sha):
@@ -437,18 +424,3 @@ def _check_branch(branch: str, field_name: str) -> None:
 
 def _is_simple(value: str) -> bool:
     return len(value) < 200 and all(c.isalnum() or c in "=:._-" for c in value)
-
-
-def _encode_cursor(head: str, skip: int) -> str:
-    return base64.urlsafe_b64encode(f"{head}:{skip}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[str, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        head, _, skip = raw.partition(":")
-        if looks_like_sha(head) and skip.isdigit():
-            return head, int(skip)
-    except (binascii.Error, UnicodeDecodeError):
-        pass
-    raise InputError("cursor: not a cursor this API returned; start again without it")
