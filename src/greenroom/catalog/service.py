@@ -28,6 +28,7 @@ from urllib.parse import urljoin
 
 import orjson
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from greenroom.catalog import engine as catalog_engine
 from greenroom.catalog import store
@@ -204,9 +205,10 @@ class CatalogService:
                 row = self._root_row(spec, "api", store.max_position(conn) + 1, now)
                 store.insert_location(conn, row)
         self.process_tree(row["id"])
+        # Like Backstage, answer with what the registered file itself holds (a tree of
+        # thousands is readable through the query API the moment this returns).
         with reading(self.engine) as conn:
-            ids = store.subtree_ids(conn, row["id"])
-            rows = store.entity_rows(conn, store.entities.c.location_id.in_(ids),
+            rows = store.entity_rows(conn, store.entities.c.location_id == row["id"],
                                      order=[store.entities.c.ref])
             entities = self._stitch(conn, rows)
         return {"location": self._location_out(row), "entities": entities,
@@ -353,8 +355,17 @@ class CatalogService:
                 ref=f"location:default/{gen['metadata']['name']}", entity=gen, relations=[],
                 location=spec, line=1))
         changed: list[str] = []
-        with transaction(self.engine) as conn:
-            changed = self._apply(conn, row, spec, result, started)
+        for attempt in range(3):
+            try:
+                with transaction(self.engine) as conn:
+                    changed = self._apply(conn, row, spec, result, started)
+                break
+            except IntegrityError:
+                # Another location inserted one of these refs concurrently (PostgreSQL, read
+                # committed). Apply again: the second pass sees it and records a conflict.
+                if attempt == 2:
+                    raise
+
         self._notify(changed, [])
         event(log, "catalog.location_processed", location=str(spec),
               entities=len(result.entities), changed=len(changed), problems=len(result.problems),
@@ -422,13 +433,14 @@ class CatalogService:
                 updates.append({"uid": uid, **values})
             changed_uids.append(uid)
             changed_refs.append(ref)
-            rel_rows.extend({"origin_uid": uid, "source": r.source, "type": r.type, "target": r.target}
-                            for r in pe.relations)
+            rel_rows.extend((uid, r.source, r.type, r.target) for r in pe.relations)
             search_rows.extend(store.search_rows(uid, body))
         store.insert_entities(conn, inserts)
         store.update_entities(conn, updates)
-        store.replace_relations(conn, changed_uids, rel_rows)
-        store.replace_search(conn, changed_uids, search_rows)
+        # Only updated entities can have rows to replace; new ones are inserted straight away.
+        updated_uids = [u["uid"] for u in updates]
+        store.replace_relations(conn, updated_uids, rel_rows)
+        store.replace_search(conn, updated_uids, search_rows)
 
         # Entities this location no longer emits become orphans.
         gone = [r for ref, r in here.items() if ref not in unique and not r.orphan]

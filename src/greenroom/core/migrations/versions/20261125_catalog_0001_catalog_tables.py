@@ -83,7 +83,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('ref', name=op.f('uq_catalog_entities_ref'))
     )
     with op.batch_alter_table('catalog_entities', schema=None) as batch_op:
-        batch_op.create_index('ix_catalog_entities_kind_name', ['kind', 'name'], unique=False)
+        batch_op.create_index('ix_catalog_entities_kind_namespace_name', ['kind', 'namespace', 'name'], unique=False)
+        batch_op.create_index('ix_catalog_entities_name', ['name'], unique=False)
         batch_op.create_index(batch_op.f('ix_catalog_entities_location_id'), ['location_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_catalog_entities_updated_at'), ['updated_at'], unique=False)
 
@@ -93,7 +94,8 @@ def downgrade() -> None:
     with op.batch_alter_table('catalog_entities', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_catalog_entities_updated_at'))
         batch_op.drop_index(batch_op.f('ix_catalog_entities_location_id'))
-        batch_op.drop_index('ix_catalog_entities_kind_name')
+        batch_op.drop_index('ix_catalog_entities_name')
+        batch_op.drop_index('ix_catalog_entities_kind_namespace_name')
 
     op.drop_table('catalog_entities')
     with op.batch_alter_table('catalog_search', schema=None) as batch_op:
