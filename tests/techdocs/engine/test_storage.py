@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import socket
 import subprocess
@@ -40,8 +41,13 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    exe = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which("moto_server")
+    # moto pins python-dateutil < 3 (kubernetes needs >= 3), so CI may keep it in its own venv
+    # and point GREENROOM_MOTO_SERVER at that venv's moto_server.
+    exe = (os.environ.get("GREENROOM_MOTO_SERVER")
+           or shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which("moto_server"))
     if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("moto_server is required in CI (set GREENROOM_MOTO_SERVER)")
         pytest.skip("moto_server (pip install 'moto[server]') is not installed; S3Storage untested")
     port = _free_port()
     proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
