@@ -145,6 +145,9 @@ class SearchService:
             flush()
         with transaction(self.engine) as conn:
             removed = store.delete_stale(conn, doc_type, generation)
+        if changed + removed >= batch:
+            with transaction(self.engine) as conn:
+                store.optimize(conn)
         stats = ReindexStats(doc_type, seen, changed, removed, round(time.perf_counter() - started, 3))
         event(log, "search.reindexed", type=doc_type, documents=seen, changed=changed,
               removed=removed, seconds=stats.seconds)
