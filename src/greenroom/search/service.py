@@ -26,7 +26,7 @@ from greenroom.core.errors import InputError
 from greenroom.core.logs import event
 from greenroom.search import store
 from greenroom.search.engine.highlight import POST_TAG, PRE_TAG, mark
-from greenroom.search.engine.terms import Terms, edits1, parse
+from greenroom.search.model.terms import Terms, edits1, parse
 from greenroom.search.model import (Caller, Collator, ResultPage, SearchDocument, SearchResult,
                                     Visibility, allow_all)
 

@@ -26,7 +26,7 @@ from sqlalchemy import Column, Connection, ForeignKey, Integer, String, Table, T
 from sqlalchemy import PrimaryKeyConstraint, UniqueConstraint
 
 from greenroom.core.db import metadata
-from greenroom.search.engine.terms import (Terms, like_prefix, normalize, prefix_upper, word_string,
+from greenroom.search.model.terms import (Terms, like_prefix, normalize, prefix_upper, word_string,
                                            words)
 from greenroom.search.model import SearchDocument
 

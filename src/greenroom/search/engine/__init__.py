@@ -1,1 +1,1 @@
-"""Pure text machinery of the search index: term sanitizing, typo candidates and highlights."""
+"""Pure text machinery of the search index used by the service: highlights."""
