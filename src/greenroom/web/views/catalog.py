@@ -12,9 +12,9 @@ from greenroom.core.errors import NotFoundError
 from greenroom.web.engine.text import highlight, to_yaml
 from greenroom.web.model import FORWARD, entity_ref
 from greenroom.web.service.catalog import FILTER_LABELS, GRAPH_TYPES, SORTS, ListParams
-from greenroom.web.views.common import catalog, pages, web
+from greenroom.web.views.common import PageRoute, catalog, pages, web
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 ORPHAN = "backstage.io/orphan"
 SOURCE = "backstage.io/source-location"

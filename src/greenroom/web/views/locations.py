@@ -11,9 +11,9 @@ from fastapi.responses import RedirectResponse
 
 from greenroom.core.errors import ConflictError, InputError, NotFoundError
 from greenroom.web.model import entity_ref
-from greenroom.web.views.common import catalog, web
+from greenroom.web.views.common import PageRoute, catalog, web
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 
 def _type_of(target: str) -> str:
@@ -62,9 +62,17 @@ def import_confirm(request: Request, target: str = Form("")) -> Response:
 
 @router.get("/locations")
 def locations_page(request: Request) -> Response:
-    rows = catalog(request).list_locations(roots_only=True)
+    every = catalog(request).list_locations(roots_only=False)
+    rows = [r for r in every if not r.get("parent_id")]
+    by_root: dict[str, list[dict[str, Any]]] = {}
+    for r in every:  # a root shows the problems of every file below it, naming the file
+        by_root.setdefault(r.get("root_id") or r["id"], []).extend(
+            {"target": r["target"], "message": _message(p)} for p in _problems(r))
+        if r.get("parent_id"):
+            by_root.setdefault(f"n:{r.get('root_id')}", []).append(r)
     for row in rows:
-        row["problems"] = _problems(row)
+        row["problems"] = by_root.get(row["id"], [])
+        row["children"] = len(by_root.get(f"n:{row['id']}", []))
     return web(request).render(request, "locations.html", active="locations", rows=rows)
 
 
@@ -74,6 +82,13 @@ def _problems(row: dict[str, Any]) -> list[dict[str, Any]]:
     except orjson.JSONDecodeError:
         return []
     return items if isinstance(items, list) else []
+
+
+def _message(item: Any) -> str:
+    if isinstance(item, dict):
+        err = item.get("error") or {}
+        return str(err.get("message") or item.get("message") or item)
+    return str(item)
 
 
 @router.post("/locations/{location_id}/refresh")
