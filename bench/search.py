@@ -52,8 +52,7 @@ def entities(n: int) -> tuple[list[dict], dict]:
 
 def pages(n: int, names: list[str]) -> Iterator[SearchDocument]:
     rng = random.Random(7)
-    vocab = ("deploy configure monitor rollback alert dashboard runbook oncall latency database "
-             "migration schema token secret rotate backup restore incident review release").split()
+    vocab = ["deploy", "configure", "monitor", "rollback", "alert", "dashboard", "runbook", "oncall", "latency", "database", "migration", "schema", "token", "secret", "rotate", "backup", "restore", "incident", "review", "release"]
     for i in range(n):
         owner = names[i % len(names)]
         body = " ".join(rng.choice(vocab) for _ in range(300))

@@ -26,9 +26,16 @@ from greenroom.core.errors import InputError
 from greenroom.core.logs import event
 from greenroom.search import store
 from greenroom.search.engine.highlight import POST_TAG, PRE_TAG, mark
+from greenroom.search.model import (
+    Caller,
+    Collator,
+    ResultPage,
+    SearchDocument,
+    SearchResult,
+    Visibility,
+    allow_all,
+)
 from greenroom.search.model.terms import Terms, edits1, parse
-from greenroom.search.model import (Caller, Collator, ResultPage, SearchDocument, SearchResult,
-                                    Visibility, allow_all)
 
 log = logging.getLogger(__name__)
 

@@ -22,13 +22,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Connection, ForeignKey, Integer, String, Table, Text, bindparam, text
-from sqlalchemy import PrimaryKeyConstraint, UniqueConstraint
+from sqlalchemy import (
+    Column,
+    Connection,
+    ForeignKey,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    bindparam,
+    text,
+)
 
 from greenroom.core.db import metadata
-from greenroom.search.model.terms import (Terms, like_prefix, normalize, prefix_upper, word_string,
-                                           words)
 from greenroom.search.model import SearchDocument
+from greenroom.search.model.terms import Terms, like_prefix, normalize, prefix_upper, word_string, words
 
 documents_table = Table(
     "search_documents", metadata,
@@ -272,16 +282,16 @@ def _hits_sql(conn: Connection, m: Match, params: dict[str, Any]) -> str:
         params.update(hi=prefix_upper(norm), like=like_prefix(norm))
         if pg:
             branches += [
-                "SELECT id, 200000.0 + length(name_norm) FROM search_documents "
-                "WHERE name_norm LIKE :like ESCAPE '\\'",
-                "SELECT id, 300000.0 + length(title_norm) FROM search_documents "
-                "WHERE title_norm LIKE :like ESCAPE '\\'"]
+                ("SELECT id, 200000.0 + length(name_norm) FROM search_documents "
+                 "WHERE name_norm LIKE :like ESCAPE '\\'"),
+                ("SELECT id, 300000.0 + length(title_norm) FROM search_documents "
+                 "WHERE title_norm LIKE :like ESCAPE '\\'")]
         else:
             branches += [
-                "SELECT id, 200000.0 + length(name_norm) FROM search_documents "
-                "WHERE name_norm >= :norm AND name_norm < :hi",
-                "SELECT id, 300000.0 + length(title_norm) FROM search_documents "
-                "WHERE title_norm >= :norm AND title_norm < :hi"]
+                ("SELECT id, 200000.0 + length(name_norm) FROM search_documents "
+                 "WHERE name_norm >= :norm AND name_norm < :hi"),
+                ("SELECT id, 300000.0 + length(title_norm) FROM search_documents "
+                 "WHERE title_norm >= :norm AND title_norm < :hi")]
     if m.groups:
         if pg:
             params["match"] = _tsquery_expr(m)

@@ -43,7 +43,7 @@ class SearchDocument:
         if not self.type:
             raise ValueError("SearchDocument.type: required; e.g. 'software-catalog'")
         loc = self.location
-        if not (loc.startswith("/") or loc.startswith("https://") or loc.startswith("http://")):
+        if not loc.startswith(("/", "https://", "http://")):
             raise ValueError(
                 f"SearchDocument.location: {loc!r} must be a portal path starting with '/' "
                 "or an http(s) URL"
@@ -136,7 +136,7 @@ def entity_document(entity: Mapping[str, Any]) -> SearchDocument:
     meta = entity.get("metadata") or {}
     spec = entity.get("spec") or {}
     if not isinstance(meta, Mapping) or not isinstance(spec, Mapping):
-        raise ValueError("entity: metadata and spec must be mappings")
+        raise TypeError("entity: metadata and spec must be mappings")
     kind = _text(entity.get("kind"))
     name = _text(meta.get("name"))
     if not kind or not name:
