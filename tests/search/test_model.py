@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from greenroom.search.model import SearchDocument, entity_document
+from greenroom.search.model import SearchDocument, entity_document, entity_key
 
 
 def test_entity_document_follows_backstage_collator_fields() -> None:
@@ -16,6 +16,7 @@ def test_entity_document_follows_backstage_collator_fields() -> None:
     assert doc.type == "software-catalog"
     assert doc.location == "/catalog/pets/component/petstore"
     assert doc.key == doc.authorization == "component:pets/petstore"
+    assert entity_key("Component", "Pets", "Petstore") == doc.key
     assert (doc.title, doc.text, doc.name) == ("Pet Store", "Sells pets", "Petstore")
     assert doc.fields == {"kind": "Component", "namespace": "Pets", "name": "Petstore", "type": "service",
                           "componentType": "service", "lifecycle": "production", "owner": "team-a",

@@ -330,24 +330,30 @@ class Hit:
 
 def search(conn: Connection, m: Match, types: Sequence[str], filters: Mapping[str, Sequence[str]],
            offset: int, limit: int) -> tuple[list[Hit], int]:
-    """One page of hits in rank order, and the total number of hits."""
+    """One page of hits in rank order, and the total number of hits.
+
+    Ranks and counts ids first and reads documents for the page only: with tens of thousands of
+    hits for a common word, touching every document row would cost more than ranking them.
+    """
     params: dict[str, Any] = {"limit": limit, "offset": offset}
     binds: list[Any] = []
     where = _conditions(types, filters, params, binds)
     if m.terms.empty:
-        sql = (f"SELECT d.document, 0.0 AS score, count(*) OVER () AS total FROM search_documents d"
+        sql = (f"SELECT d.id, 0.0 AS score, count(*) OVER () AS total FROM search_documents d"
                f"{where} ORDER BY d.title_norm, d.id LIMIT :limit OFFSET :offset")
     else:
+        join = " JOIN search_documents d ON d.id = best.id" if where else ""
         sql = (f"WITH {_hits_sql(conn, m, params)} "
-               f"SELECT d.document, best.score, count(*) OVER () AS total "
-               f"FROM best JOIN search_documents d ON d.id = best.id{where} "
-               f"ORDER BY best.score, d.title_norm, d.id LIMIT :limit OFFSET :offset")
+               f"SELECT best.id, best.score, count(*) OVER () AS total FROM best{join}{where} "
+               f"ORDER BY best.score, best.id LIMIT :limit OFFSET :offset")
     rows = conn.execute(text(sql).bindparams(*binds), params).all()
-    if not rows and offset > 0:
-        total = count(conn, m, types, filters)
-        return [], total
-    total = rows[0].total if rows else 0
-    return [Hit(deserialize(r.document), float(r.score)) for r in rows], int(total)
+    if not rows:
+        return [], count(conn, m, types, filters) if offset > 0 else 0
+    docs = {r.id: r.document for r in conn.execute(
+        text("SELECT id, document FROM search_documents WHERE id IN :ids")
+        .bindparams(bindparam("ids", expanding=True)), {"ids": [r.id for r in rows]})}
+    hits = [Hit(deserialize(docs[r.id]), float(r.score)) for r in rows if r.id in docs]
+    return hits, int(rows[0].total)
 
 
 def count(conn: Connection, m: Match, types: Sequence[str], filters: Mapping[str, Sequence[str]]) -> int:

@@ -130,6 +130,11 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def entity_key(kind: str, namespace: str, name: str) -> str:
+    """The ``key`` of an entity's document, for ``SearchService.remove(CATALOG_TYPE, [key])``."""
+    return f"{kind}:{namespace or 'default'}/{name}".lower()
+
+
 def entity_document(entity: Mapping[str, Any]) -> SearchDocument:
     """A catalog entity as a ``software-catalog`` document, shaped like Backstage's collator
     (``kind``, ``type``/``componentType``, ``namespace``, ``lifecycle``, ``owner``, ``tags``)."""
@@ -149,7 +154,7 @@ def entity_document(entity: Mapping[str, Any]) -> SearchDocument:
     tags = [t for t in (meta.get("tags") or []) if isinstance(t, str)]
     text = " ".join(p for p in (_text(meta.get("description")), display,
                                 _text(profile.get("email")) if profile else "") if p)
-    ref = f"{kind}:{namespace}/{name}".lower()
+    ref = entity_key(kind, namespace, name)
     fields: dict[str, FieldValue] = {
         "kind": kind,
         "namespace": namespace,
