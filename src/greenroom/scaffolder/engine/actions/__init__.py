@@ -32,6 +32,8 @@ from greenroom.scaffolder.engine.actions.fs import (
     FsDeleteAction,
     FsRenameAction,
 )
+from greenroom.scaffolder.engine.actions.github import GithubActionsDispatchAction, PublishGithubAction
+from greenroom.scaffolder.engine.actions.gitlab import PublishGitlabAction
 from greenroom.scaffolder.engine.actions.publish import PublishGreenroomAction
 from greenroom.scaffolder.model import Action
 
@@ -43,6 +45,7 @@ def default_actions(*, include_foreign: bool = True) -> dict[str, Action]:
         FetchPlainAction(), FetchPlainFileAction(), FetchTemplateAction(), FetchTemplateFileAction(),
         FsDeleteAction(), FsRenameAction(), DebugLogAction(), DebugWaitAction(),
         CatalogWriteAction(), CatalogRegisterAction(), CatalogFetchAction(), PublishGreenroomAction(),
+        PublishGithubAction(), PublishGitlabAction(), GithubActionsDispatchAction(),
     ]
     if include_foreign:
         builtins = foreign_actions() + builtins

@@ -71,10 +71,7 @@ _USE_GREENROOM = "use publish:greenroom to publish to Greenroom's built-in git h
 
 def foreign_actions() -> list[BaseAction]:
     return [
-        ForeignAction("publish:github", "Initializes a git repository and publishes it to GitHub",
-                      _PUBLISH_OUT, instead=_USE_GREENROOM),
-        ForeignAction("publish:gitlab", "Initializes a git repository and publishes it to GitLab",
-                      {**_PUBLISH_OUT, "projectId": _N, "created": _B}, instead=_USE_GREENROOM),
+        # publish:github, publish:gitlab and github:actions:dispatch are real actions (github.py, gitlab.py)
         ForeignAction("publish:gitlab:merge-request", "Creates a GitLab merge request",
                       {"projectid": _S, "projectPath": _S, "mergeRequestUrl": _S}),
         ForeignAction("publish:azure", "Publishes to Azure DevOps",
