@@ -22,7 +22,7 @@ from markupsafe import Markup, escape
 from greenroom import __version__
 from greenroom.core.config import Settings
 from greenroom.web.model import ENTITY_TABS, NAVIGATION, EntityTab, NavItem, parse_ref
-from greenroom.web.service.catalog import CatalogPages
+from greenroom.web.service.catalog import CatalogPages, FacetCache
 
 PACKAGE = Path(__file__).resolve().parents[1]
 TEMPLATES = PACKAGE / "templates"
@@ -82,12 +82,13 @@ class WebService:
                                 ref_path=lambda r, k="component": parse_ref(str(r), k).path,
                                 qp=lambda s: quote(str(s), safe=""))
         self._static_versions: dict[str, str] = {}
+        self._facets = FacetCache()
 
     # --- things other contexts use -------------------------------------------------------------
 
     @property
     def catalog(self) -> CatalogPages:
-        return CatalogPages(self.services["catalog"])
+        return CatalogPages(self.services["catalog"], self._facets)
 
     def has(self, service: str | None) -> bool:
         return service is None or service in self.services

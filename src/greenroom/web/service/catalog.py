@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,10 +31,16 @@ FILTER_LABELS = {"kind": "Kind", "type": "Type", "owner": "Owner", "lifecycle": 
 # Sortable columns -> catalog order field.
 SORTS: dict[str, str] = {"name": "metadata.name", "kind": "kind", "type": "spec.type",
                          "owner": "spec.owner", "system": "spec.system", "lifecycle": "spec.lifecycle"}
+# Orders the catalog answers from its own columns; the others are sorted here, on result sets
+# of at most SORT_IN_PAGE_LIMIT (the catalog's field ordering costs O(matches x rows) today).
+COLUMN_SORTS = {"name", "kind"}
+SORT_IN_PAGE_LIMIT = 1000
+FACET_TTL_S = 30.0
+FACET_CACHE_SIZE = 512
 TEXT_FIELDS = ["metadata.name", "metadata.title", "metadata.description"]
 PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
-OWNED_LIMIT = 200
+OWNED_LIMIT = 50
 MAX_GROUPS = 500
 LIST_FIELDS = ["kind", "metadata.name", "metadata.namespace", "metadata.title", "metadata.description",
                "metadata.tags", "spec.type", "spec.owner", "spec.lifecycle", "spec.system"]
@@ -108,23 +116,87 @@ class Related:
     exists: bool
 
 
+class FacetCache:
+    """Facet counts by filter, kept ``FACET_TTL_S`` and dropped on any catalog change.
+
+    Facet counts are the costly part of the list (a GROUP BY over the catalog's search rows per
+    facet); they change only when the catalog does, and the catalog tells its listeners. Other
+    replicas' changes show up within the TTL.
+    """
+
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+        self._listening: set[int] = set()
+
+    def attach(self, catalog: CatalogService) -> None:
+        if id(catalog) not in self._listening:
+            self._listening.add(id(catalog))
+            catalog.add_listener(lambda _changed, _removed: self.clear())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+    def get(self, key: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        now = time.monotonic()
+        hit = self._data.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = compute()
+        with self._lock:
+            if len(self._data) >= FACET_CACHE_SIZE:
+                self._data.clear()
+            self._data[key] = (now + FACET_TTL_S, value)
+        return value
+
+
 class CatalogPages:
-    def __init__(self, catalog: CatalogService) -> None:
+    def __init__(self, catalog: CatalogService, facet_cache: FacetCache | None = None) -> None:
         self.catalog = catalog
+        self.cache = facet_cache or FacetCache()
+        self.cache.attach(catalog)
 
     # --- list ----------------------------------------------------------------------------------
 
     def list_page(self, p: ListParams) -> dict[str, Any]:
+        direction = "desc" if p.desc else "asc"
         q = EntityQuery(filters=p.catalog_filters(),
-                        order=[(SORTS[p.sort], "desc" if p.desc else "asc")],
+                        order=[(SORTS[p.sort], direction)] if p.sort in COLUMN_SORTS else [("metadata.name", direction)],
                         full_text_term=p.text or None, full_text_fields=TEXT_FIELDS if p.text else None,
                         fields=LIST_FIELDS, limit=p.limit, offset=p.offset)
-        page = self.catalog.query(q)
-        return {"rows": page.items, "total": page.total,
-                "next": encode_cursor(page.next_offset) if page.next_offset is not None else None,
-                "prev": (encode_cursor(page.prev_offset) if page.prev_offset else "")
-                if page.prev_offset is not None else None,
+        sort_note = None
+        if p.sort in COLUMN_SORTS:
+            page = self.catalog.query(q)
+            rows, total, nxt, prev = page.items, page.total, page.next_offset, page.prev_offset
+        else:
+            rows, total, nxt, prev, sort_note = self._sorted_here(p, q)
+        return {"rows": rows, "total": total, "sort_note": sort_note,
+                "next": encode_cursor(nxt) if nxt is not None else None,
+                "prev": (encode_cursor(prev) if prev else "") if prev is not None else None,
                 "facets": self.facets(p)}
+
+    def _sorted_here(self, p: ListParams, q: EntityQuery) -> tuple[list[dict[str, Any]], int, int | None,
+                                                                    int | None, str | None]:
+        count = self.catalog.query(EntityQuery(filters=q.filters, full_text_term=q.full_text_term,
+                                               full_text_fields=q.full_text_fields, limit=0)).total
+        if count > SORT_IN_PAGE_LIMIT:
+            page = self.catalog.query(q)
+            note = (f"Sorted by name: sorting by {p.sort} works on up to {SORT_IN_PAGE_LIMIT:,} "
+                    f"entities and {count:,} match; add a filter to narrow the list.")
+            return page.items, page.total, page.next_offset, page.prev_offset, note
+        everything = self.catalog.query(EntityQuery(
+            filters=q.filters, full_text_term=q.full_text_term, full_text_fields=q.full_text_fields,
+            order=[("metadata.name", "asc")], fields=LIST_FIELDS, limit=max(count, 1))).items
+        field_name = SORTS[p.sort].split(".")[-1]
+        present = [e for e in everything if (e.get("spec") or {}).get(field_name) not in (None, "")]
+        missing = [e for e in everything if (e.get("spec") or {}).get(field_name) in (None, "")]
+        present.sort(key=lambda e: str(e["spec"][field_name]).lower(), reverse=p.desc)
+        ordered = present + missing  # entities without the field last, as the catalog orders
+        rows = ordered[p.offset:p.offset + p.limit]
+        nxt = p.offset + p.limit if p.offset + p.limit < count else None
+        prev = max(p.offset - p.limit, 0) if p.offset > 0 else None
+        return rows, count, nxt, prev, None
 
     def facets(self, p: ListParams) -> dict[str, list[dict[str, Any]]]:
         """Counts per value for every filter, each under the other filters (so values of one
@@ -133,17 +205,19 @@ class CatalogPages:
         unfiltered: list[str] = [k for k in FILTERS if k not in p.filters]
         # One call for all facets not filtered themselves: they share the same condition.
         if unfiltered:
-            got = self.catalog.facets([FILTERS[k] for k in unfiltered], p.catalog_filters())["facets"]
+            filters = p.catalog_filters()
+            got = self.cache.get(repr(("all", unfiltered, filters)), lambda: self.catalog.facets(
+                [FILTERS[k] for k in unfiltered], filters)["facets"])
             for k in unfiltered:
                 out[k] = got.get(FILTERS[k], [])
         for k in p.filters:
-            got = self.catalog.facets([FILTERS[k]], p.catalog_filters(skip=k))["facets"]
-            values = got.get(FILTERS[k], [])
+            others = p.catalog_filters(skip=k)
+            got = self.cache.get(repr((k, others)), lambda k=k, others=others: self.catalog.facets(  # type: ignore[misc]
+                [FILTERS[k]], others)["facets"])
+            values = list(got.get(FILTERS[k], []))
             have = {v["value"].lower() for v in values}
             values += [{"value": v, "count": 0} for v in p.filters[k] if v.lower() not in have]
             out[k] = values
-        if p.text:  # facet counts ignore the text filter; say so rather than mislead
-            pass
         return out
 
     # --- home ----------------------------------------------------------------------------------

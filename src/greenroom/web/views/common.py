@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -44,6 +46,10 @@ class PageRoute(APIRoute):
             if request.method == "POST" and not w.same_origin(request):
                 return w.error_page(request, 403, "This form was sent from another site; "
                                                   "open the page in the portal and send it again.")
-            return await handler(request)
+            started = time.perf_counter()
+            response = await handler(request)
+            # Server-side render time, for the browser's devtools and bench/pages.py.
+            response.headers["server-timing"] = f"page;dur={(time.perf_counter() - started) * 1000:.2f}"
+            return response
 
         return gate
