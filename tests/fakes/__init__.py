@@ -1,0 +1,1 @@
+"""HTTP-level fakes of third-party hosts (GitHub, GitLab). Each says in its docstring what it omits."""
