@@ -58,9 +58,13 @@ def test_home_shows_what_my_teams_own_and_catalog_health(web: Any) -> None:
     # user:default/guest is a member of team-a, which owns artist-lookup; guest owns searcher.
     assert 'href="/catalog/default/group/team-a"' in home
     assert ">artist-lookup<" in home and ">searcher<" in home
+    more = re.search(r'<a href="(/catalog\?ownedby=[^"]+)">All (\d+) →</a>', home)
+    assert more is not None  # guest's teams own more than the home page lists
+    listing = c.get(more.group(1).replace("&amp;", "&")).text
+    assert f"<strong>{more.group(2)}</strong> entit" in listing
     stats = web.portal.services["catalog"].stats()
     assert f'<span class="num">{stats["entities"]}</span><span>entities</span>' in home
-    nav = re.findall(r'<nav class="main-nav".*?</nav>', home, re.S)[0]
+    nav = re.findall(r'<nav class="main-nav".*?</nav>', home, re.DOTALL)[0]
     assert ">Catalog<" in nav and ">APIs<" in nav and ">Teams<" in nav
     for absent in ("techdocs", "scaffolder", "workspaces"):
         if absent not in web.portal.services:
@@ -104,14 +108,14 @@ def test_entity_page_about_relations_graph_and_yaml(web: Any) -> None:
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert 'href="/catalog/default/group/team-c"' in html  # owner link
     assert 'data-relation="providesApi"' in html and 'href="/catalog/default/api/streetlights"' in html
-    svg = re.search(r"<svg .*?</svg>", html, re.S)
+    svg = re.search(r"<svg .*?</svg>", html, re.DOTALL)
     assert svg is not None
     assert 'href="/catalog/default/api/petstore"' in svg.group(0)
     assert 'href="/catalog/default/group/team-c"' in svg.group(0)
     deeper = c.get("/catalog/default/component/petstore", params={"depth": "2"}).text
     assert deeper.count('class="node') > html.count('class="node')
     only_owner = c.get("/catalog/default/component/petstore", params={"rel": "ownerOf"}).text
-    graph = re.search(r"<svg .*?</svg>", only_owner, re.S).group(0)  # type: ignore[union-attr]
+    graph = re.search(r"<svg .*?</svg>", only_owner, re.DOTALL).group(0)  # type: ignore[union-attr]
     assert "team-c" in graph and "streetlights" not in graph
     yaml_tab = c.get("/catalog/default/component/petstore", params={"tab": "yaml"}).text
     assert "providesApis" in yaml_tab and "petstore-component.yaml" in yaml_tab
@@ -172,6 +176,8 @@ def test_register_analyze_confirm_and_unregister(web: Any, tmp_path: Path) -> No
     done = c.post("/catalog-import", data={"target": str(f)})
     assert done.status_code == 303 and done.headers["location"].startswith("/catalog/default/component/new-svc")
     assert "Brand new" in c.get(done.headers["location"]).text
+    recent = c.get("/").text.split('id="recent-h"')[1]
+    assert ">new-svc<" in recent.split("</section>")[0]
     locations = c.get("/locations").text
     assert str(f) in locations
     loc_id = re.search(r'/locations/([0-9a-f-]+)/unregister">Unregister', locations.split(str(f))[1])

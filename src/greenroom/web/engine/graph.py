@@ -98,11 +98,11 @@ def render_svg(nodes: Sequence[Node], edges: Sequence[Edge], root: str,
     rows = min(rows, max_per_column) + (1 if hidden else 0)
     width = PAD * 2 + columns * NODE_W + (columns - 1) * COL_GAP
     height = PAD * 2 + rows * NODE_H + (rows - 1) * ROW_GAP
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" viewBox="0 0 {width} {height}" '
-           f'width="{width}" height="{height}" role="img" aria-label="Relationship graph">',
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
+    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" viewBox="0 0 {width} {height}" '
+           f'width="{width}" height="{height}" role="img" aria-label="Relationship graph">'),
+           ('<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
            'markerHeight="7" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" '
-           'class="arrowhead"/></marker></defs>']
+           'class="arrowhead"/></marker></defs>')]
     for e in sorted(edges, key=lambda e: (e.source, e.target, e.label)):
         if e.source not in pos or e.target not in pos:
             continue

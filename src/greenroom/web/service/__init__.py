@@ -83,6 +83,8 @@ class WebService:
                                 qp=lambda s: quote(str(s), safe=""))
         self._static_versions: dict[str, str] = {}
         self._facets = FacetCache()
+        if "catalog" in portal_services:  # listen from the start, so "recently changed" is full
+            self._facets.attach(portal_services["catalog"])
 
     # --- things other contexts use -------------------------------------------------------------
 
@@ -168,4 +170,4 @@ class WebService:
         return origin.split("://", 1)[-1].split("/", 1)[0] == host
 
 
-__all__ = ["WebService", "escape", "safe_url", "safe_next"]
+__all__ = ["WebService", "escape", "safe_next", "safe_url"]

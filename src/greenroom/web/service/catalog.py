@@ -12,6 +12,7 @@ import base64
 import binascii
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,9 +26,11 @@ from greenroom.web.model import FORWARD, RELATION_LABELS, RELATION_PAIRS, REVERS
 FILTERS: dict[str, str] = {
     "kind": "kind", "type": "spec.type", "owner": "spec.owner", "lifecycle": "spec.lifecycle",
     "namespace": "metadata.namespace", "tag": "metadata.tags", "system": "spec.system",
+    "ownedby": "relations.ownedBy",  # full refs (links from home and group pages); no facet
 }
+FACETS = [k for k in FILTERS if k != "ownedby"]
 FILTER_LABELS = {"kind": "Kind", "type": "Type", "owner": "Owner", "lifecycle": "Lifecycle",
-                 "namespace": "Namespace", "tag": "Tags", "system": "System"}
+                 "namespace": "Namespace", "tag": "Tags", "system": "System", "ownedby": "Owned by"}
 # Sortable columns -> catalog order field.
 SORTS: dict[str, str] = {"name": "metadata.name", "kind": "kind", "type": "spec.type",
                          "owner": "spec.owner", "system": "spec.system", "lifecycle": "spec.lifecycle"}
@@ -37,6 +40,7 @@ COLUMN_SORTS = {"name", "kind"}
 SORT_IN_PAGE_LIMIT = 1000
 FACET_TTL_S = 30.0
 FACET_CACHE_SIZE = 512
+RECENT_KEEP = 200
 TEXT_FIELDS = ["metadata.name", "metadata.title", "metadata.description"]
 PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
@@ -81,14 +85,14 @@ class ListParams:
         filters = {k: [v for v in multi.get(k, []) if v] for k in FILTERS}
         sort = (multi.get("sort") or ["name"])[0]
         try:
-            limit = min(max(int((multi.get("limit") or [PAGE_SIZE])[0]), 1), MAX_PAGE_SIZE)
+            limit = min(max(int((multi.get("limit") or [str(PAGE_SIZE)])[0]), 1), MAX_PAGE_SIZE)
         except ValueError:
             limit = PAGE_SIZE
         return cls(filters={k: v for k, v in filters.items() if v},
                    text=(multi.get("q") or [""])[0].strip()[:200],
                    sort=sort if sort in SORTS else "name",
                    desc=(multi.get("dir") or ["asc"])[0] == "desc",
-                   offset=decode_cursor((multi.get("cursor") or [None])[0]), limit=limit)
+                   offset=decode_cursor((multi.get("cursor") or [""])[0]), limit=limit)
 
     def query_pairs(self, **change: Any) -> list[tuple[str, str]]:
         """URL parameters of this state with ``change`` applied (None removes a key)."""
@@ -128,11 +132,24 @@ class FacetCache:
         self._data: dict[str, tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._listening: set[int] = set()
+        # Refs changed since this process started, newest last: the home page's fallback for
+        # "recently changed" when the catalog service offers no ``recent(limit)``.
+        self.changed: deque[str] = deque(maxlen=RECENT_KEEP)
 
     def attach(self, catalog: CatalogService) -> None:
         if id(catalog) not in self._listening:
             self._listening.add(id(catalog))
-            catalog.add_listener(lambda _changed, _removed: self.clear())
+            catalog.add_listener(self._on_change)
+
+    def _on_change(self, changed: list[str], removed: list[str]) -> None:
+        self.clear()
+        gone = set(removed)
+        with self._lock:
+            if gone:
+                kept = [r for r in self.changed if r not in gone]
+                self.changed.clear()
+                self.changed.extend(kept)
+            self.changed.extend(changed[-RECENT_KEEP:])
 
     def clear(self) -> None:
         with self._lock:
@@ -202,7 +219,7 @@ class CatalogPages:
         """Counts per value for every filter, each under the other filters (so values of one
         filter can be combined). Selected values are always listed, even at zero."""
         out: dict[str, list[dict[str, Any]]] = {}
-        unfiltered: list[str] = [k for k in FILTERS if k not in p.filters]
+        unfiltered: list[str] = [k for k in FACETS if k not in p.filters]
         # One call for all facets not filtered themselves: they share the same condition.
         if unfiltered:
             filters = p.catalog_filters()
@@ -211,6 +228,8 @@ class CatalogPages:
             for k in unfiltered:
                 out[k] = got.get(FILTERS[k], [])
         for k in p.filters:
+            if k not in FACETS:
+                continue
             others = p.catalog_filters(skip=k)
             got = self.cache.get(repr((k, others)), lambda k=k, others=others: self.catalog.facets(  # type: ignore[misc]
                 [FILTERS[k]], others)["facets"])
@@ -240,10 +259,17 @@ class CatalogPages:
         return page.items, page.total
 
     def recent(self, limit: int = 8) -> list[dict[str, Any]]:
+        """Most recently changed entities, newest first."""
         recent = getattr(self.catalog, "recent", None)
         if callable(recent):
             return list(recent(limit))
-        return []
+        refs: list[str] = []
+        for ref in reversed(self.cache.changed):
+            if ref not in refs and not ref.startswith("location:"):
+                refs.append(ref)
+            if len(refs) == limit:
+                break
+        return [e for e in self.catalog.by_refs(refs, LIST_FIELDS) if e is not None]
 
     # --- entity page ---------------------------------------------------------------------------
 

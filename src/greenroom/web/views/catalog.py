@@ -23,7 +23,7 @@ MANAGED_BY = "backstage.io/managed-by-location"
 
 @router.get("/catalog")
 def catalog_list(request: Request) -> Response:
-    multi = {k: request.query_params.getlist(k) for k in request.query_params.keys()}
+    multi = {k: request.query_params.getlist(k) for k in request.query_params}
     p = ListParams.from_query(multi)
     data = pages(request).list_page(p)
     kinds = [k.lower() for k in p.filters.get("kind", [])]
@@ -66,11 +66,13 @@ def entity_page(request: Request, namespace: str, kind: str, name: str,
         if kind_l == "group":
             groups = p.descendant_groups(ref.ref)
             owned, total = p.owned_by(groups)
-            ctx.update(owned=owned, owned_total=total, owned_groups=groups)
+            ctx.update(owned=owned, owned_total=total, owned_groups=groups,
+                       owned_groups_query=[("ownedby", g) for g in groups])
         elif kind_l == "user":
             groups = sorted({r["targetRef"] for r in entity.get("relations", []) if r.get("type") == "memberOf"})
             owned, total = p.owned_by([ref.ref, *groups])
-            ctx.update(owned=owned, owned_total=total, owned_groups=groups)
+            ctx.update(owned=owned, owned_total=total, owned_groups=groups,
+                       owned_groups_query=[("ownedby", g) for g in [ref.ref, *groups]])
         elif kind_l == "location":
             ctx.update(location=p.location_row_for(ref.ref))
     elif current.key == "definition":

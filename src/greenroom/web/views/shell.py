@@ -79,7 +79,7 @@ def home(request: Request) -> Response:
     return web(request).render(request, "home.html", active="home", groups=groups, owned=owned,
                                owned_total=owned_total, recent=p.recent(8),
                                stats=catalog(request).stats(),
-                               owned_link="/catalog?" + urlencode([("owner", g) for g in owners]))
+                               owned_link="/catalog?" + urlencode([("ownedby", g) for g in owners]))
 
 
 @router.get("/search")
