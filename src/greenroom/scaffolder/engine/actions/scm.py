@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from greenroom.core.errors import InputError
 from greenroom.scaffolder.engine.filters import DEFAULT_INTEGRATIONS, parse_repo_url
@@ -70,9 +71,15 @@ def host_kinds(ctx: ActionContext) -> dict[str, str]:
 
 def parse_target(ctx: ActionContext, action_id: str, kind: str) -> tuple[Integration, dict[str, Any]]:
     """The integration and ``{host, owner, repo, ...}`` named by the ``repoUrl`` input."""
-    parts = parse_repo_url(ctx.input.get("repoUrl"), host_kinds(ctx))
+    repo_url = ctx.input.get("repoUrl")
+    kinds = host_kinds(ctx)
+    named = urlsplit(f"https://{repo_url}").netloc if isinstance(repo_url, str) else ""
+    if named and named not in kinds:
+        raise InputError(f"{action_id}: no integration for host {named}; add it to app-config.yaml as "
+                         f"integrations.{kind}: [{{host: {named}, token: ...}}]")
+    parts = parse_repo_url(repo_url, kinds)
     host = str(parts["host"])
-    if host_kinds(ctx).get(host) != kind:
+    if kinds.get(host) != kind:
         raise InputError(f"{action_id}: repoUrl host {host} is not a {kind} integration; configure "
                          f"integrations.{kind} with host: {host}")
     item = next((i for i in _configured(ctx, kind) if _field(i, "host") == host), None)
