@@ -72,7 +72,7 @@ def git_http_backend(root: Path, path_info: str, method: str, query: str, header
         "GIT_HTTP_MAX_REQUEST_BUFFER": "100M", "HOME": str(root),
         "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.receivepack", "GIT_CONFIG_VALUE_0": "true",
     }
-    proc = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True, timeout=60)
+    proc = subprocess.run(["git", "http-backend"], check=False, input=body, env=env, capture_output=True, timeout=60)
     out = proc.stdout
     sep = out.find(b"\r\n\r\n")
     head, rest = (out[:sep], out[sep + 4:]) if sep >= 0 else out.split(b"\n\n", 1)

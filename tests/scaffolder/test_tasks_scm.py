@@ -53,12 +53,9 @@ def run(tmp_path: Path, steps: list[dict[str, Any]], services: dict[str, Any], n
                          "output": {"links": [{"url": "${{ steps.publish.output.remoteUrl }}"}],
                                     "contents": "${{ steps.publish.output.repoContentsUrl }}"}}}
     events: list[TaskEvent] = []
-    try:
-        result = asyncio.run(run_template(template, {}, workspace, actions=load_actions(),
-                                          template_info=TemplateInfo("template:default/t", base_dir=base),
-                                          services=services, on_event=events.append))
-    except TaskFailedError:
-        raise
+    result = asyncio.run(run_template(template, {}, workspace, actions=load_actions(),
+                                      template_info=TemplateInfo("template:default/t", base_dir=base),
+                                      services=services, on_event=events.append))
     return result.output, events
 
 

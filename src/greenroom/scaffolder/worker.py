@@ -79,7 +79,7 @@ class _Run:
             await asyncio.sleep(every)
             try:
                 ours, cancel = await asyncio.to_thread(self.service.heartbeat, self.task.id)
-            except Exception:  # noqa: BLE001 - a database hiccup; the next beat retries
+            except Exception:  # a database hiccup; the next beat retries
                 log.exception("scaffolder.heartbeat_failed", extra={"fields": {"task": self.task.id}})
                 continue
             self.lost = self.lost or not ours
@@ -108,7 +108,7 @@ class ScaffolderWorker:
                     claimed = None
                     if len(running) < self.concurrency:
                         claimed = await asyncio.to_thread(self.service.claim)
-                except Exception:  # noqa: BLE001 - keep the loop alive; leases protect the rows
+                except Exception:  # keep the loop alive; leases protect the rows
                     log.exception("scaffolder.worker_loop_failed")
                     claimed = None
                 if claimed is not None:
@@ -141,7 +141,9 @@ class ScaffolderWorker:
         flusher = asyncio.create_task(run.flusher())
         beat = asyncio.create_task(run.heartbeat(max(service.lease_seconds / 3, 0.05)))
         secret_texts = [*task.secrets.secrets.values(), *task.secrets.values.values()]
-        status, body, output = "failed", {"message": "Run completed with status: failed"}, None
+        status: str = "failed"
+        body: JsonObject = {"message": "Run completed with status: failed"}
+        output: JsonObject | None = None
         try:
             values = {**(task.spec.get("parameters") or {}), **task.secrets.values}
             user = task.spec.get("user") or {}

@@ -60,7 +60,7 @@ def base_urls(entity: Mapping[str, Any]) -> tuple[str | None, str | None]:
     if root is None:
         origin = _file_dir(str(annotations.get(ANNOTATION_ORIGIN_LOCATION) or ""))
         inside = origin is not None and (base == origin or origin in base.parents)
-        root = origin if inside else base
+        root = origin if inside and origin is not None else base
     return base.as_uri() + "/", root.as_uri() + "/"
 
 

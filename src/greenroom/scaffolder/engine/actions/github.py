@@ -59,23 +59,38 @@ async def _call(client: httpx.AsyncClient, action_id: str, what: str, method: st
     return response
 
 
+_PUBLISH_INPUT: JsonObject = {
+    "type": "object", "required": ["repoUrl"],
+    "properties": {
+        "repoUrl": {**_S, "title": "Repository Location"}, "description": _S, "homepage": _S,
+        "defaultBranch": {**_S, "description": "Defaults to master"},
+        "repoVisibility": {"type": "string", "enum": ["private", "public", "internal"]},
+        "deleteBranchOnMerge": _B, "allowMergeCommit": _B, "allowSquashMerge": _B, "allowRebaseMerge": _B,
+        "allowAutoMerge": _B, "hasProjects": _B, "hasWiki": _B, "hasIssues": _B,
+        "sourcePath": _S, "gitCommitMessage": _S, "gitAuthorName": _S, "gitAuthorEmail": _S, "token": _S,
+    },
+}
+_PUBLISH_OUTPUT: JsonObject = {"type": "object", "properties": {
+    "remoteUrl": _S, "repoContentsUrl": _S, "commitHash": _S}}
+_DISPATCH_INPUT: JsonObject = {
+    "type": "object", "required": ["repoUrl", "workflowId", "branchOrTagName"],
+    "properties": {
+        "repoUrl": {**_S, "title": "Repository Location"},
+        "workflowId": {**_S, "title": "Workflow ID", "description": "The GitHub Action Workflow filename"},
+        "branchOrTagName": {**_S, "title": "Branch or Tag name"},
+        "workflowInputs": {"type": "object", "title": "Workflow Inputs"},
+        "token": _S,
+    },
+}
+_DISPATCH_OUTPUT: JsonObject = {}
+
+
 class PublishGithubAction(BaseAction):
     id = "publish:github"
     description = "Initializes a git repository of contents in workspace and publishes it to GitHub."
     supports_dry_run = False
-    input_schema: JsonObject = {
-        "type": "object", "required": ["repoUrl"],
-        "properties": {
-            "repoUrl": {**_S, "title": "Repository Location"}, "description": _S, "homepage": _S,
-            "defaultBranch": {**_S, "description": "Defaults to master"},
-            "repoVisibility": {"type": "string", "enum": ["private", "public", "internal"]},
-            "deleteBranchOnMerge": _B, "allowMergeCommit": _B, "allowSquashMerge": _B, "allowRebaseMerge": _B,
-            "allowAutoMerge": _B, "hasProjects": _B, "hasWiki": _B, "hasIssues": _B,
-            "sourcePath": _S, "gitCommitMessage": _S, "gitAuthorName": _S, "gitAuthorEmail": _S, "token": _S,
-        },
-    }
-    output_schema: JsonObject = {"type": "object", "properties": {
-        "remoteUrl": _S, "repoContentsUrl": _S, "commitHash": _S}}
+    input_schema = _PUBLISH_INPUT
+    output_schema = _PUBLISH_OUTPUT
 
     async def handler(self, ctx: ActionContext) -> None:
         integration, parts = parse_target(ctx, self.id, "github")
@@ -132,17 +147,8 @@ class GithubActionsDispatchAction(BaseAction):
     id = "github:actions:dispatch"
     description = "Dispatches a GitHub Action workflow for a given branch or tag"
     supports_dry_run = False
-    input_schema: JsonObject = {
-        "type": "object", "required": ["repoUrl", "workflowId", "branchOrTagName"],
-        "properties": {
-            "repoUrl": {**_S, "title": "Repository Location"},
-            "workflowId": {**_S, "title": "Workflow ID", "description": "The GitHub Action Workflow filename"},
-            "branchOrTagName": {**_S, "title": "Branch or Tag name"},
-            "workflowInputs": {"type": "object", "title": "Workflow Inputs"},
-            "token": _S,
-        },
-    }
-    output_schema: JsonObject = {}
+    input_schema = _DISPATCH_INPUT
+    output_schema = _DISPATCH_OUTPUT
 
     async def handler(self, ctx: ActionContext) -> None:
         integration, parts = parse_target(ctx, self.id, "github")

@@ -34,23 +34,27 @@ _B: JsonObject = {"type": "boolean"}
 _UNSUPPORTED = ("setUserAsOwner", "topics", "settings", "branches", "projectVariables")
 
 
+_PUBLISH_INPUT: JsonObject = {
+    "type": "object", "required": ["repoUrl"],
+    "properties": {
+        "repoUrl": {**_S, "title": "Repository Location"},
+        "repoVisibility": {"type": "string", "enum": ["private", "public", "internal"]},
+        "defaultBranch": {**_S, "description": "Defaults to master"},
+        "description": _S, "sourcePath": _S, "skipExisting": _B, "token": _S,
+        "gitCommitMessage": _S, "gitAuthorName": _S, "gitAuthorEmail": _S,
+    },
+}
+_PUBLISH_OUTPUT: JsonObject = {"type": "object", "properties": {
+    "remoteUrl": _S, "repoContentsUrl": _S, "commitHash": _S, "projectId": {"type": "number"},
+    "created": _B}}
+
+
 class PublishGitlabAction(BaseAction):
     id = "publish:gitlab"
     description = "Initializes a git repository of the content in the workspace, and publishes it to GitLab."
     supports_dry_run = False
-    input_schema: JsonObject = {
-        "type": "object", "required": ["repoUrl"],
-        "properties": {
-            "repoUrl": {**_S, "title": "Repository Location"},
-            "repoVisibility": {"type": "string", "enum": ["private", "public", "internal"]},
-            "defaultBranch": {**_S, "description": "Defaults to master"},
-            "description": _S, "sourcePath": _S, "skipExisting": _B, "token": _S,
-            "gitCommitMessage": _S, "gitAuthorName": _S, "gitAuthorEmail": _S,
-        },
-    }
-    output_schema: JsonObject = {"type": "object", "properties": {
-        "remoteUrl": _S, "repoContentsUrl": _S, "commitHash": _S, "projectId": {"type": "number"},
-        "created": _B}}
+    input_schema = _PUBLISH_INPUT
+    output_schema = _PUBLISH_OUTPUT
 
     async def handler(self, ctx: ActionContext) -> None:
         integration, parts = parse_target(ctx, self.id, "gitlab")
