@@ -363,6 +363,7 @@ class ScaffolderService:
                 if store.fail_expired(conn, row, now, events, completion):
                     failed.append(row.id)
         for task_id in failed:
+            self._secrets.pop(task_id, None)
             log_event(log, "scaffolder.task_recovered", task=task_id, by=self.replica_id)
         return failed
 
