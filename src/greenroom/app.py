@@ -173,7 +173,7 @@ async def _start(portal: Portal) -> None:
     catalog = portal.services["catalog"]
     ids = await asyncio.to_thread(catalog.ensure_config_locations)
     for location_id in ids:
-        await asyncio.to_thread(catalog.process_tree, location_id)
+        await asyncio.to_thread(lambda i=location_id: catalog.process_tree(i, due_only=True))
 
 
 def _is_ready(portal: Portal) -> bool:

@@ -56,7 +56,7 @@ def serve(config: ConfigOpt = None,
         from greenroom.core.config import LocationSpec
 
         settings.catalog.locations.insert(
-            0, LocationSpec(type="file", target=str(DEMO_DIR / "catalog" / "all.yaml")))
+            0, LocationSpec(type="file", target=str(DEMO_DIR / "catalog-info.yaml")))
     from greenroom.app import create_app
     from greenroom.core.errors import GreenroomError
 
@@ -81,7 +81,7 @@ def serve(config: ConfigOpt = None,
 @catalog_app.command("validate")
 def catalog_validate(paths: Annotated[list[Path], typer.Argument(help="catalog-info.yaml files or folders")]) -> None:
     """Check entity files; print FILE:LINE: kind:namespace/name: field: message for each problem."""
-    from greenroom.catalog.engine import validate_files
+    from greenroom.catalog.service import validate_file
 
     files: list[Path] = []
     for p in paths:
@@ -94,7 +94,7 @@ def catalog_validate(paths: Annotated[list[Path], typer.Argument(help="catalog-i
     with typer.progressbar(files, label="validating", file=sys.stderr,
                            hidden=len(files) < 20) as bar:
         for f in bar:
-            for p in validate_files([str(f.resolve())]):
+            for p in validate_file(str(f)):
                 problems += 1
                 typer.echo(p.message)
             checked += 1

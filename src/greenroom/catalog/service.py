@@ -303,38 +303,45 @@ class CatalogService:
 
     # --- processing --------------------------------------------------------------------------
 
-    def process_tree(self, location_id: str, deadline_s: float = 600) -> None:
-        """Process a location and then every location below it, now, waiting for any that
-        another worker holds."""
+    def process_tree(self, location_id: str, deadline_s: float = 600, *, due_only: bool = False) -> None:
+        """Process a location and then every location below it, now. A location another worker
+        holds is waited for; if that worker died, its lease runs out and we take over.
+        ``due_only`` (start-up) skips locations another replica has just read."""
         queue = [location_id]
         stop_at = time.monotonic() + deadline_s
+        since = time.time()
         while queue and time.monotonic() < stop_at:
             current = queue.pop(0)
-            started = time.time()
-            if not self.process(current):
-                self._wait_released(current, started, stop_at)
+            self._process_or_wait(current, since, stop_at, due_only)
             with reading(self.engine) as conn:
                 queue.extend(c["id"] for c in store.children_of(conn, current))
 
-    def _wait_released(self, location_id: str, since: float, stop_at: float) -> None:
+    def _process_or_wait(self, location_id: str, since: float, stop_at: float, due_only: bool) -> None:
         while time.monotonic() < stop_at:
-            with reading(self.engine) as conn:
-                row = store.get_location(conn, location_id)
-            if row is None or row["lease_owner"] is None or (row["last_read_at"] or 0) >= since:
+            if self.process(location_id, due_only=due_only, unread_since=None if due_only else since):
                 return
             time.sleep(0.05)
+            with reading(self.engine) as conn:
+                row = store.get_location(conn, location_id)
+            if row is None or (row["last_read_at"] or 0) >= since:
+                return  # gone, or another worker read it after we asked
+            if row["lease_owner"] is None and (
+                    (due_only and row["next_refresh_at"] > time.time()) or not due_only):
+                return  # nobody holds it and it is fresh: someone did the work
 
     def process_due(self, limit: int = 50) -> int:
         """Process locations whose refresh is due. Returns how many were processed."""
         with reading(self.engine) as conn:
             ids = store.due_ids(conn, time.time(), limit)
-        return sum(1 for i in ids if self.process(i))
+        return sum(1 for i in ids if self.process(i, due_only=True))
 
-    def process(self, location_id: str) -> bool:
-        """Claim, read and write one location. False when another worker holds it."""
+    def process(self, location_id: str, *, due_only: bool = False, unread_since: float | None = None) -> bool:
+        """Claim, read and write one location. False when it was not claimed: another worker
+        holds it, or (with ``due_only``/``unread_since``) someone already did the work."""
         lease = self.settings.catalog.processingLeaseSeconds
         with transaction(self.engine) as conn:
-            if not store.claim(conn, location_id, self.worker_id, time.time(), lease):
+            if not store.claim(conn, location_id, self.worker_id, time.time(), lease,
+                               due_only=due_only, unread_since=unread_since):
                 return False
             row = store.get_location(conn, location_id)
             root = store.get_location(conn, row["root_id"]) if row else None
@@ -700,3 +707,15 @@ def project(entity: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
             dst = dst.setdefault(p, {})
         dst[parts[-1]] = src
     return out
+
+
+def validate_file(path: str, root: str | None = None) -> list[ProcessingProblem]:
+    """Problems in one entity file, as ``FILE:LINE: ref: field: message`` (``greenroom catalog
+    validate``). Child Location targets are checked to exist but not followed; no database."""
+    spec = LocationSpec("file", os.path.abspath(path))
+    if root is None:
+        cwd = os.getcwd()
+        root = cwd if spec.target.startswith(cwd + os.sep) else os.path.dirname(spec.target)
+    policy = catalog_engine.DefaultReadPolicy([], "http://127.0.0.1:7007")
+    return catalog_engine.process_location(spec, origin=spec, policy=policy, root=root,
+                                           allowed_kinds=None).problems

@@ -182,16 +182,21 @@ def delete_locations(conn: Connection, ids: Sequence[str]) -> None:
         conn.execute(delete(locations).where(locations.c.id.in_(list(ids))))
 
 
-def claim(conn: Connection, location_id: str, owner: str, now: float, lease_seconds: float) -> bool:
-    """Take the lease on one location if nobody holds a live one. Atomic compare-and-set."""
-    result = conn.execute(
-        update(locations)
-        .where(locations.c.id == location_id)
-        .where(or_(locations.c.lease_until.is_(None), locations.c.lease_until < now,
-                   locations.c.lease_owner == owner))
-        .values(lease_owner=owner, lease_until=now + lease_seconds)
-    )
-    return result.rowcount == 1
+def claim(conn: Connection, location_id: str, owner: str, now: float, lease_seconds: float,
+          *, due_only: bool = False, unread_since: float | None = None) -> bool:
+    """Take the lease on one location if nobody holds a live one. Atomic compare-and-set.
+
+    ``due_only``: only if its refresh time has come. ``unread_since``: only if nobody read it
+    after that time (so a replica that just did the work is not repeated)."""
+    q = (update(locations)
+         .where(locations.c.id == location_id)
+         .where(or_(locations.c.lease_until.is_(None), locations.c.lease_until < now,
+                    locations.c.lease_owner == owner)))
+    if due_only:
+        q = q.where(locations.c.next_refresh_at <= now)
+    if unread_since is not None:
+        q = q.where(or_(locations.c.last_read_at.is_(None), locations.c.last_read_at < unread_since))
+    return conn.execute(q.values(lease_owner=owner, lease_until=now + lease_seconds)).rowcount == 1
 
 
 def due_ids(conn: Connection, now: float, limit: int) -> list[str]:
