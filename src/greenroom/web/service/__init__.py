@@ -95,8 +95,15 @@ class WebService:
     def has(self, service: str | None) -> bool:
         return service is None or service in self.services
 
-    def navigation(self) -> list[NavItem]:
-        return [n for n in NAVIGATION if self.has(n.service)]
+    def navigation(self, pages: set[str] | None = None) -> list[NavItem]:
+        """Entries whose service exists and, when ``pages`` is given, whose page is served
+        (a context may land its service before its pages)."""
+        return [n for n in NAVIGATION if self.has(n.service)
+                and (pages is None or n.href.split("?")[0] in pages)]
+
+    @staticmethod
+    def served_pages(request: Request) -> set[str]:
+        return {str(getattr(r, "path", "")) for r in request.app.router.routes}
 
     def tabs_for(self, entity: Mapping[str, Any]) -> list[EntityTab]:
         return [t for t in ENTITY_TABS if self.has(t.service) and t.applies(entity)]
@@ -132,7 +139,7 @@ class WebService:
 
     def render(self, request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         principal = getattr(request.state, "principal", None)
-        nav = self.navigation() if principal is not None else []
+        nav = self.navigation(self.served_pages(request)) if principal is not None else []
         path = request.url.path
         active = ctx.pop("active", None) or next(
             (n.key for n in reversed(nav) if n.href.split("?")[0] != "/" and path.startswith(n.href.split("?")[0])),
