@@ -18,6 +18,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
+from starlette.routing import Match
 
 from greenroom import __version__
 from greenroom.core.config import Settings
@@ -83,6 +84,7 @@ class WebService:
                                 qp=lambda s: quote(str(s), safe=""))
         self._static_versions: dict[str, str] = {}
         self._facets = FacetCache()
+        self._served: set[str] | None = None
         if "catalog" in portal_services:  # listen from the start, so "recently changed" is full
             self._facets.attach(portal_services["catalog"])
 
@@ -101,9 +103,19 @@ class WebService:
         return [n for n in NAVIGATION if self.has(n.service)
                 and (pages is None or n.href.split("?")[0] in pages)]
 
-    @staticmethod
-    def served_pages(request: Request) -> set[str]:
-        return {str(getattr(r, "path", "")) for r in request.app.router.routes}
+    def served_pages(self, request: Request) -> set[str]:
+        """Navigation paths the app serves a GET for (asked through Starlette's public
+        ``matches``; routes are fixed once the app runs, so the answer is kept)."""
+        if self._served is None:
+            served = set()
+            for item in NAVIGATION:
+                path = item.href.split("?")[0]
+                scope = {"type": "http", "path": path, "method": "GET", "root_path": "", "headers": [],
+                         "query_string": b"", "app": request.app}
+                if any(r.matches(scope)[0] == Match.FULL for r in request.app.router.routes):
+                    served.add(path)
+            self._served = served
+        return self._served
 
     def tabs_for(self, entity: Mapping[str, Any]) -> list[EntityTab]:
         return [t for t in ENTITY_TABS if self.has(t.service) and t.applies(entity)]
