@@ -241,6 +241,10 @@ class CatalogPages:
 
     # --- home ----------------------------------------------------------------------------------
 
+    def stats(self) -> dict[str, Any]:
+        """Catalog health counts (full scans at 100k entities), kept like facet counts."""
+        return self.cache.get("stats", self.catalog.stats)
+
     def my_groups(self, subject: str) -> list[str]:
         """Group refs the user entity ``subject`` is a member of (its memberOf relations)."""
         if not subject.startswith("user:"):

@@ -12,7 +12,7 @@ from greenroom.auth.model import Principal
 from greenroom.auth.service import SESSION_COOKIE
 from greenroom.core.errors import AuthenticationError, InputError, NotFoundError
 from greenroom.web.service import STATIC, safe_next
-from greenroom.web.views.common import PageRoute, catalog, pages, web
+from greenroom.web.views.common import PageRoute, pages, web
 
 router = APIRouter(route_class=PageRoute)
 
@@ -78,7 +78,7 @@ def home(request: Request) -> Response:
     owned, owned_total = p.owned_by(owners, limit=12)
     return web(request).render(request, "home.html", active="home", groups=groups, owned=owned,
                                owned_total=owned_total, recent=p.recent(8),
-                               stats=catalog(request).stats(),
+                               stats=p.stats(),
                                owned_link="/catalog?" + urlencode([("ownedby", g) for g in owners]))
 
 
