@@ -101,7 +101,9 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
         except AuthenticationError as e:
             if _is_api(path) and not path.startswith(PUBLIC_PREFIXES):
                 return error_response(request, 401, "AuthenticationError", e.message)
-            if path.startswith("/git/"):
+            if path.startswith("/git/") and request.headers.get("authorization"):
+                # Wrong credentials: say so, so git asks again. Without any, the git route
+                # decides (anonymous read may be allowed).
                 resp = error_response(request, 401, "AuthenticationError", e.message)
                 resp.headers["WWW-Authenticate"] = 'Basic realm="greenroom"'
                 return resp
@@ -157,23 +159,130 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
 
 
 def _build(app: FastAPI, portal: Portal) -> None:
-    """Each context's service, router and worker, in dependency order."""
+    """Each context's service, router and worker, in dependency order, and the listeners that
+    let contexts react to each other (a push re-reads the catalog; a catalog change updates the
+    search index and queues a docs build)."""
     from greenroom.catalog import api as catalog_api
     from greenroom.catalog import worker as catalog_worker
     from greenroom.catalog.service import CatalogService
+    from greenroom.forge import api as forge_api
+    from greenroom.forge.service import ForgeService
+    from greenroom.scaffolder import api as scaffolder_api
+    from greenroom.scaffolder.service import ScaffolderService
+    from greenroom.scaffolder.service.adapters import CatalogAdapter, ForgePublisher
+    from greenroom.scaffolder.worker import ScaffolderWorker
+    from greenroom.search import api as search_api
+    from greenroom.search.model import CATALOG_TYPE, entity_document, entity_key
+    from greenroom.search.service import SearchService
+    from greenroom.techdocs import api as techdocs_api
+    from greenroom.techdocs import worker as techdocs_worker
+    from greenroom.techdocs.engine.storage import LocalStorage
+    from greenroom.techdocs.service import TechDocsService
 
-    catalog = CatalogService(portal.engine, portal.settings)
-    portal.services["catalog"] = catalog
+    settings, engine, services = portal.settings, portal.engine, portal.services
+
+    forge = ForgeService(settings.home / "git", base_url=settings.backend.baseUrl,
+                         web_base_url=settings.app.baseUrl, anonymous_read=False)
+    services["forge"] = forge
+    app.include_router(forge_api.router, prefix="/api/forge")
+    app.include_router(forge_api.git_router, prefix="/git")
+
+    catalog = CatalogService(engine, settings, url_readers=[forge.read_url])
+    services["catalog"] = catalog
     app.include_router(catalog_api.router, prefix="/api/catalog")
     portal.workers.append(lambda: catalog_worker.refresh_loop(catalog))
 
+    search = SearchService(engine)
+    services["search"] = search
+    app.include_router(search_api.router, prefix="/api/search")
+
+    techdocs = TechDocsService(engine, settings, LocalStorage(settings.home / "techdocs"), catalog)
+    services["techdocs"] = techdocs
+    app.include_router(techdocs_api.router, prefix="/api/techdocs")
+    portal.workers.append(techdocs_worker.make_worker(techdocs))
+
+    scaffolder = ScaffolderService(engine, settings, CatalogAdapter(catalog), ForgePublisher(forge))
+    services["scaffolder"] = scaffolder
+    app.include_router(scaffolder_api.router, prefix="/api/scaffolder")
+    portal.workers.append(ScaffolderWorker(scaffolder).run_forever)
+
+    def on_catalog_change(changed: list[str], removed: list[str]) -> None:
+        entities = [e for e in catalog.by_refs(changed) if e is not None]
+        search.index(entity_document(e) for e in entities)
+        if removed:
+            keys = [entity_key(*_triple(ref)) for ref in removed]
+            search.remove(CATALOG_TYPE, keys)
+        for e in entities:
+            annotations = e["metadata"].get("annotations") or {}
+            if "backstage.io/techdocs-ref" in annotations and "backstage.io/orphan" not in annotations:
+                techdocs.request_build(_ref_of(e), "catalog change")
+
+    catalog.add_listener(on_catalog_change)
+
+    def on_push(org: str, repo: str, updates: Any) -> None:
+        prefix = forge.urls.base_url + f"/git/{org}/{repo}/"
+        catalog.refresh_targets(prefix)
+        for e in catalog.entities_under(prefix):
+            if "backstage.io/techdocs-ref" in (e["metadata"].get("annotations") or {}):
+                techdocs.request_build(_ref_of(e), f"push to {org}/{repo}")
+
+    forge.add_push_listener(on_push)
+
+    # Pages last, so that "/" routes never shadow an API.
+    from greenroom.web import views as web_views
+    from greenroom.web.service import WebService
+
+    services["web"] = WebService(settings, services)
+    app.include_router(web_views.router)
+
+
+class CatalogCollator:
+    """Every catalog entity as a search document (full reindex)."""
+
+    def __init__(self, catalog: Any) -> None:
+        from greenroom.search.model import CATALOG_TYPE
+
+        self.catalog = catalog
+        self.type = CATALOG_TYPE
+
+    def collate(self) -> Any:
+        from greenroom.search.model import entity_document
+
+        for entity in self.catalog.iter_entities():
+            yield entity_document(entity)
+
+
+def collators(portal: Portal) -> list[Any]:
+    """What ``greenroom search reindex`` rebuilds, one collator per document type."""
+    return [CatalogCollator(portal.services["catalog"])]
+
+
+def _triple(ref: str) -> tuple[str, str, str]:
+    kind, _, rest = ref.partition(":")
+    namespace, _, name = rest.partition("/")
+    return kind, namespace, name
+
+
+def _ref_of(entity: dict[str, Any]) -> str:
+    meta = entity["metadata"]
+    return f"{entity['kind']}:{meta.get('namespace') or 'default'}/{meta['name']}".lower()
+
 
 async def _start(portal: Portal) -> None:
-    """Work that must finish before the portal reports ready: configured locations read once."""
+    """Work that must finish before the portal reports ready: configured locations read once.
+    Then the search index is checked against the catalog (a crash between a catalog write and
+    its indexing leaves them apart) and rebuilt when they differ."""
     catalog = portal.services["catalog"]
     ids = await asyncio.to_thread(catalog.ensure_config_locations)
     for location_id in ids:
         await asyncio.to_thread(lambda i=location_id: catalog.process_tree(i, due_only=True))
+    search = portal.services.get("search")
+    if search is not None:
+        from greenroom.search.model import CATALOG_TYPE
+
+        await asyncio.to_thread(catalog.flush_listeners)
+        if await asyncio.to_thread(search.count, CATALOG_TYPE) != catalog.stats()["entities"]:
+            await asyncio.to_thread(search.reindex, CatalogCollator(catalog))
 
 
 def _is_ready(portal: Portal) -> bool:

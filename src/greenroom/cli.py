@@ -17,6 +17,10 @@ catalog_app = typer.Typer(help="Catalog tools.", no_args_is_help=True)
 db_app = typer.Typer(help="Database tools.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(db_app, name="db")
+search_app = typer.Typer(help="Search index tools.", no_args_is_help=True)
+template_app = typer.Typer(help="Software template tools.", no_args_is_help=True)
+app.add_typer(search_app, name="search")
+app.add_typer(template_app, name="template")
 
 ConfigOpt = Annotated[Optional[list[Path]], typer.Option(
     "--config", "-c", help="app-config.yaml; repeat to merge (later files win).")]
@@ -111,6 +115,43 @@ def db_upgrade(config: ConfigOpt = None) -> None:
     engine = db.make_engine(settings.database_url)
     db.upgrade(engine)
     typer.echo(f"database at {settings.backend.database.client} is up to date")
+
+
+@search_app.command("reindex")
+def search_reindex(config: ConfigOpt = None) -> None:
+    """Rebuild the search index from the catalog (and docs, templates), with progress."""
+    from rich.progress import Progress
+
+    from greenroom.app import collators, create_app
+
+    settings = _settings(config)
+    application = create_app(settings, run_workers=False)
+    portal = application.state.portal
+    search = portal.services["search"]
+    with Progress(transient=False) as progress:
+        for collator in collators(portal):
+            total = portal.services["catalog"].stats()["entities"] if collator.type == "software-catalog" else None
+            task = progress.add_task(f"indexing {collator.type}", total=total)
+            stats = search.reindex(collator, lambda n, t=task: progress.update(t, completed=n))
+            progress.update(task, completed=stats.documents, total=stats.documents)
+            typer.echo(f"{collator.type}: {stats}")
+
+
+@template_app.command("lint")
+def template_lint(paths: Annotated[list[Path], typer.Argument(help="template.yaml files or folders")]) -> None:
+    """Check software templates: schema, actions, expressions, step and parameter references."""
+    from greenroom.scaffolder.engine.lint import lint_template
+
+    files: list[Path] = []
+    for p in paths:
+        files.extend(sorted(p.rglob("template.yaml")) if p.is_dir() else [p])
+    problems = 0
+    for f in files:
+        for problem in lint_template(f):
+            problems += 1
+            typer.echo(str(problem))
+    typer.echo(f"{len(files)} template(s) checked, {problems} problem(s)", err=True)
+    raise typer.Exit(1 if problems else 0)
 
 
 @app.command()

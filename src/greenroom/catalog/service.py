@@ -19,6 +19,7 @@ import logging
 import os
 import posixpath
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
+import httpx
 import orjson
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -44,7 +46,7 @@ from greenroom.catalog.model import (
 )
 from greenroom.core.config import Settings
 from greenroom.core.db import reading, transaction
-from greenroom.core.errors import ConflictError, InputError, NotFoundError
+from greenroom.core.errors import ConflictError, GreenroomError, InputError, NotFoundError
 from greenroom.core.logs import event
 
 log = logging.getLogger("greenroom.catalog")
@@ -117,10 +119,41 @@ def _targets_of(entity: dict[str, Any], base: LocationSpec) -> list[LocationSpec
     return out
 
 
+UrlReader = Callable[[str], "bytes | None"]
+
+
+class _ReaderTransport(httpx.BaseTransport):
+    """Answers URLs that an in-process reader knows (the portal's own git host) without a
+    network round trip or credentials; everything else goes out over HTTP as usual."""
+
+    def __init__(self, readers: Sequence[UrlReader]) -> None:
+        self.readers = list(readers)
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = str(request.url)
+        for read in self.readers:
+            try:
+                data = read(url)
+            except NotFoundError as e:
+                return httpx.Response(404, text=e.message, request=request)
+            except GreenroomError as e:
+                return httpx.Response(e.status_code, text=e.message, request=request)
+            if data is not None:
+                return httpx.Response(200, content=data, request=request)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 class CatalogService:
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, engine: Engine, settings: Settings, *,
+                 url_readers: Sequence[UrlReader] = ()) -> None:
         self.engine = engine
         self.settings = settings
+        self.http = httpx.Client(transport=_ReaderTransport(url_readers), timeout=10,
+                                 follow_redirects=False)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.policy = catalog_engine.DefaultReadPolicy(
             [a.model_dump() for a in settings.backend.reading.allow], settings.backend.baseUrl
@@ -128,6 +161,10 @@ class CatalogService:
         kinds = {k for rule in settings.catalog.rules for k in rule.allow}
         self.allowed_kinds = {k.lower() for k in kinds}
         self.listeners: list[Listener] = []
+        self._pending_lock = threading.Lock()
+        self._pending_changed: set[str] = set()
+        self._pending_removed: set[str] = set()
+        self._dispatcher: threading.Thread | None = None
 
     # --- listeners ---------------------------------------------------------------------------
 
@@ -136,13 +173,46 @@ class CatalogService:
         self.listeners.append(fn)
 
     def _notify(self, changed: list[str], removed: list[str]) -> None:
-        if not (changed or removed):
+        """Hand a committed change to the listeners on a background thread, so that indexing
+        and docs builds never slow ingestion down. Bursts are merged."""
+        if not (changed or removed) or not self.listeners:
             return
-        for fn in self.listeners:
-            try:
-                fn(changed, removed)
-            except Exception:  # noqa: BLE001 - a listener must not undo a committed change
-                log.exception("catalog.listener_failed")
+        with self._pending_lock:
+            self._pending_changed.update(changed)
+            self._pending_changed.difference_update(removed)
+            self._pending_removed.update(removed)
+            self._pending_removed.difference_update(changed)
+            if self._dispatcher is None or not self._dispatcher.is_alive():
+                self._dispatcher = threading.Thread(target=self._dispatch, name="catalog-listeners",
+                                                    daemon=True)
+                self._dispatcher.start()
+
+    def _dispatch(self) -> None:
+        while True:
+            with self._pending_lock:
+                changed = sorted(self._pending_changed)
+                removed = sorted(self._pending_removed)
+                self._pending_changed.clear()
+                self._pending_removed.clear()
+                if not (changed or removed):
+                    self._dispatcher = None
+                    return
+            for i in range(0, max(len(changed), len(removed)), 1000):
+                for fn in self.listeners:
+                    try:
+                        fn(changed[i:i + 1000], removed[i:i + 1000])
+                    except Exception:  # noqa: BLE001 - a listener must not undo a committed change
+                        log.exception("catalog.listener_failed")
+
+    def flush_listeners(self, timeout: float = 30) -> None:
+        """Wait until every change so far has reached the listeners (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._pending_lock:
+                idle = self._dispatcher is None and not self._pending_changed and not self._pending_removed
+            if idle:
+                return
+            time.sleep(0.02)
 
     # --- locations ---------------------------------------------------------------------------
 
@@ -246,7 +316,8 @@ class CatalogService:
     def _read(self, spec: LocationSpec, origin: LocationSpec) -> ProcessingResult:
         root = posixpath.dirname(origin.target) if origin.type == "file" else origin.target.rsplit("/", 1)[0]
         return catalog_engine.process_location(
-            spec, origin=origin, policy=self.policy, root=root, allowed_kinds=self.allowed_kinds
+            spec, origin=origin, policy=self.policy, root=root, allowed_kinds=self.allowed_kinds,
+            http=self.http,
         )
 
     @staticmethod
@@ -538,6 +609,18 @@ class CatalogService:
         for i in ids:
             self.process_tree(i)
         return len(ids)
+
+    def recent(self, limit: int = 10) -> list[dict[str, Any]]:
+        """The most recently changed entities, newest first."""
+        with reading(self.engine) as conn:
+            rows = store.entity_rows(conn, True, order=[store.entities.c.updated_at.desc()], limit=limit)
+            return self._stitch(conn, rows)
+
+    def entities_under(self, url_prefix: str) -> list[dict[str, Any]]:
+        """Entities read from a URL starting with ``url_prefix`` (e.g. one repository)."""
+        with reading(self.engine) as conn:
+            rows = store.entity_rows(conn, store.managed_by_prefix(f"url:{url_prefix}"))
+            return self._stitch(conn, rows)
 
     def pending(self) -> int:
         with reading(self.engine) as conn:

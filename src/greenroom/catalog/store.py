@@ -96,11 +96,12 @@ relations = Table(
 search = Table(
     "catalog_search",
     metadata,
-    Column("uid", String(36), nullable=False, index=True),
+    Column("uid", String(36), nullable=False),
     Column("key", String(255), nullable=False),
     Column("value", String(255)),  # lower-cased; None when longer than MAX_VALUE_LENGTH
     Column("original", String(255)),  # as written, for facets
     Index("ix_catalog_search_key_value", "key", "value", "uid"),
+    Index("ix_catalog_search_uid_key", "uid", "key", "value"),  # ordering and deletes by entity
 )
 
 
@@ -514,6 +515,15 @@ def query_page(conn: Connection, where: Any, order: Sequence[tuple[str, str]], l
                offset: int) -> list[Any]:
     q = select(*ENTITY_COLUMNS).where(where).order_by(*order_expressions(order)).limit(limit).offset(offset)
     return list(conn.execute(q))
+
+
+def managed_by_prefix(prefix: str) -> Any:
+    """Entities whose ``backstage.io/managed-by-location`` starts with ``prefix``."""
+    return entities.c.uid.in_(
+        select(search.c.uid)
+        .where(search.c.key == "metadata.annotations.backstage.io/managed-by-location")
+        .where(search.c.original.startswith(prefix, autoescape=True))
+    )
 
 
 def facet_original_counts(conn: Connection, key: str, where: Any) -> list[tuple[str, int]]:

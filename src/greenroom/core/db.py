@@ -99,9 +99,16 @@ def _alembic_config(connection: Connection) -> AlembicConfig:
     return cfg
 
 
+MIGRATION_LOCK = 7_007_001  # PostgreSQL advisory lock key held while migrating
+
+
 def upgrade(engine: Engine) -> None:
-    """Apply every context's migrations (all Alembic heads) in one transaction."""
-    with engine.begin() as conn:
+    """Apply every context's migrations (all Alembic heads) in one transaction. Replicas that
+    start together queue on a lock (advisory on PostgreSQL, the write lock on SQLite) instead of
+    racing to create the same tables."""
+    with transaction(engine, write=True) as conn:
+        if not is_sqlite(conn):
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         command.upgrade(_alembic_config(conn), "heads")
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from greenroom.core.db import reading, transaction
 from greenroom.core.errors import InputError
@@ -114,8 +115,19 @@ class SearchService:
     def index(self, docs: Iterable[SearchDocument]) -> int:
         """Add or replace documents by ``(type, key)``, visible to the next query. Returns how
         many were new or changed."""
-        with transaction(self.engine) as conn:
-            return store.upsert(conn, docs)
+        return self._upsert(list(docs))
+
+    def _upsert(self, docs: list[SearchDocument], generation: str | None = None) -> int:
+        # Two replicas may index the same new document at once (PostgreSQL, read committed):
+        # the loser's insert fails on the unique key; running again turns it into an update.
+        for attempt in range(3):
+            try:
+                with transaction(self.engine) as conn:
+                    return store.upsert(conn, docs, generation)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        return 0
 
     def remove(self, doc_type: str, keys: Sequence[str]) -> int:
         """Remove documents by key (unknown keys ignored); returns how many went."""
@@ -134,8 +146,7 @@ class SearchService:
 
         def flush() -> None:
             nonlocal changed
-            with transaction(self.engine) as conn:
-                changed += store.upsert(conn, pending, generation)
+            changed += self._upsert(list(pending), generation)
             pending.clear()
             if progress is not None:
                 progress(seen)

@@ -61,7 +61,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('catalog_search', schema=None) as batch_op:
         batch_op.create_index('ix_catalog_search_key_value', ['key', 'value', 'uid'], unique=False)
-        batch_op.create_index(batch_op.f('ix_catalog_search_uid'), ['uid'], unique=False)
+        batch_op.create_index('ix_catalog_search_uid_key', ['uid', 'key', 'value'], unique=False)
 
     op.create_table('catalog_entities',
     sa.Column('uid', sa.String(length=36), nullable=False),
@@ -99,7 +99,7 @@ def downgrade() -> None:
 
     op.drop_table('catalog_entities')
     with op.batch_alter_table('catalog_search', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_catalog_search_uid'))
+        batch_op.drop_index('ix_catalog_search_uid_key')
         batch_op.drop_index('ix_catalog_search_key_value')
 
     op.drop_table('catalog_search')
