@@ -74,7 +74,10 @@ class WebService:
     def __init__(self, settings: Settings, portal_services: dict[str, Any]) -> None:
         self.settings = settings
         self.services = portal_services
-        self.env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
+        # Other contexts keep their page templates in <context>/templates/<context>/*.html and
+        # extend "base.html"; one loader serves them all, so every page shares the shell.
+        contexts = sorted(p for p in TEMPLATES.parents[1].glob("*/templates") if p != TEMPLATES)
+        self.env = Environment(loader=FileSystemLoader([str(TEMPLATES), *map(str, contexts)]),
                                autoescape=select_autoescape(["html", "svg"], default=True),
                                trim_blocks=True, lstrip_blocks=True)
         self.env.globals.update(version=__version__, title=settings.app.title, static=self.static_url,
