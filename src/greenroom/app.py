@@ -228,7 +228,9 @@ def _build(app: FastAPI, portal: Portal) -> None:
 
     forge.add_push_listener(on_push)
 
-    # Pages last, so that "/" routes never shadow an API.
+    # Pages last, so that "/" routes never shadow an API; each context's own pages first.
+    for page_router in _context_pages():
+        app.include_router(page_router)
     from greenroom.web import views as web_views
     from greenroom.web.service import WebService
 
@@ -255,6 +257,30 @@ class CatalogCollator:
 def collators(portal: Portal) -> list[Any]:
     """What ``greenroom search reindex`` rebuilds, one collator per document type."""
     return [CatalogCollator(portal.services["catalog"])]
+
+
+def _context_pages() -> list[Any]:
+    """The page routers of contexts that have pages (``<context>/views.py``)."""
+    routers = []
+    try:
+        from greenroom.scaffolder import views as scaffolder_views
+
+        routers.append(scaffolder_views.router)
+    except ImportError:
+        pass
+    try:
+        from greenroom.techdocs import views as techdocs_views
+
+        routers.append(techdocs_views.router)
+    except ImportError:
+        pass
+    try:
+        from greenroom.forge import views as forge_views
+
+        routers.append(forge_views.router)
+    except ImportError:
+        pass
+    return routers
 
 
 def _triple(ref: str) -> tuple[str, str, str]:
