@@ -172,7 +172,7 @@ def throughput(url: str, name: str, manifest: dict[str, Any], seconds: float, cl
     """8 concurrent keep-alive clients. Uses wrk (C, off the GIL) when installed."""
     if shutil.which("wrk") and name != "by-refs":
         _, path, _ = request_for(name, manifest, 0)
-        out = subprocess.run(["wrk", "-t", "2", "-c", str(clients), "-d", f"{seconds}s", "-H",
+        out = subprocess.run(["wrk", "-t", "2", "-c", str(clients), "-d", f"{max(1, int(seconds))}s", "-H",
                               f"Authorization: Bearer {TOKEN}", url + path],
                              capture_output=True, text=True).stdout
         rps = next(float(line.split()[1]) for line in out.splitlines() if line.startswith("Requests/sec"))

@@ -266,20 +266,23 @@ def _context_pages() -> list[Any]:
         from greenroom.scaffolder import views as scaffolder_views
 
         routers.append(scaffolder_views.router)
-    except ImportError:
-        pass
+    except ModuleNotFoundError as e:
+        if e.name != "greenroom.scaffolder.views":
+            raise
     try:
         from greenroom.techdocs import views as techdocs_views
 
         routers.append(techdocs_views.router)
-    except ImportError:
-        pass
+    except ModuleNotFoundError as e:
+        if e.name != "greenroom.techdocs.views":
+            raise
     try:
         from greenroom.forge import views as forge_views
 
         routers.append(forge_views.router)
-    except ImportError:
-        pass
+    except ModuleNotFoundError as e:
+        if e.name != "greenroom.forge.views":
+            raise
     return routers
 
 
