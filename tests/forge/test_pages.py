@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -208,3 +209,56 @@ def test_empty_repository_commits_page(site: Server) -> None:
     site.client.post("/api/forge/repositories", json={"org": ORG, "name": "hollow"})
     r = page(site, "/forge/acme/hollow/commits")
     assert r.status_code == 200 and "No commits yet" in r.text
+
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "forge"
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+
+@pytest.mark.browser
+def test_browser_repository_page_and_file(site: Server) -> None:
+    """Sign in with a token, open the repository, copy its clone URL, open a file from the tree,
+    jump to a line; the README's script never runs. Screenshots in test-artifacts/forge/."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            ctx = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=site.url)
+            ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.url)
+            page = ctx.new_page()
+            errors: list[str] = []
+            dialogs: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto(f"/forge/{ORG}/{REPO}")
+            assert "/signin" in page.url
+            page.get_by_label("Access token").fill(TOKEN)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(f"**/forge/{ORG}/{REPO}")
+            assert page.get_by_role("heading", name="Hello forge").is_visible()
+            assert page.title() != "pwned" and dialogs == []
+            page.locator(".forge-head").get_by_role("button", name=re.compile("Copy clone URL")).click()
+            page.get_by_text("Copied").first.wait_for(timeout=5000)
+            clone = f"http://127.0.0.1:{site.port}/git/{ORG}/{REPO}.git"
+            assert page.evaluate("navigator.clipboard.readText()") == clone
+            page.screenshot(path=str(ARTIFACTS / "repository.png"), full_page=True)
+            page.locator("table.forge-tree").get_by_role("link", name="src/").click()
+            page.wait_for_url(f"**/forge/{ORG}/{REPO}/tree/main/src")
+            page.get_by_role("link", name="app.py").click()
+            page.wait_for_url(f"**/forge/{ORG}/{REPO}/blob/main/src/app.py")
+            assert page.locator("#L1 td.lc").inner_text().startswith("def greet(name: str)")
+            page.get_by_label("Line 3").click()
+            assert page.url.endswith("#L3")
+            assert page.locator("#L3").evaluate("e => getComputedStyle(e).backgroundColor") != "rgba(0, 0, 0, 0)"
+            page.screenshot(path=str(ARTIFACTS / "file.png"), full_page=True)
+            page.goto("/forge")
+            page.screenshot(path=str(ARTIFACTS / "list.png"), full_page=True)
+            assert errors == []
+        finally:
+            browser.close()
