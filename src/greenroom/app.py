@@ -200,6 +200,9 @@ def _build(app: FastAPI, portal: Portal) -> None:
     services["techdocs"] = techdocs
     app.include_router(techdocs_api.router, prefix="/api/techdocs")
     portal.workers.append(techdocs_worker.make_worker(techdocs))
+    from greenroom.techdocs.service.indexing import DocsIndexer
+
+    techdocs.add_build_listener(DocsIndexer(techdocs, search).on_built)
 
     scaffolder = ScaffolderService(engine, settings, CatalogAdapter(catalog), ForgePublisher(forge))
     services["scaffolder"] = scaffolder
@@ -256,7 +259,10 @@ class CatalogCollator:
 
 def collators(portal: Portal) -> list[Any]:
     """What ``greenroom search reindex`` rebuilds, one collator per document type."""
-    return [CatalogCollator(portal.services["catalog"])]
+    from greenroom.techdocs.service.indexing import TechDocsCollator, TemplateCollator
+
+    return [CatalogCollator(portal.services["catalog"]), TechDocsCollator(portal.services["techdocs"]),
+            TemplateCollator(portal.services["catalog"])]
 
 
 def _context_pages() -> list[Any]:

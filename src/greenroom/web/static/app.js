@@ -34,3 +34,95 @@
     }
   });
 })();
+
+/* docs & search */
+// Header search box: suggestions as you type, from /api/search/suggest (session cookie).
+(function () {
+  "use strict";
+  var LABELS = { "software-catalog": "Catalog", "techdocs": "Docs", "templates": "Template" };
+  function safeHref(loc) {
+    return typeof loc === "string" && ((loc.charAt(0) === "/" && loc.charAt(1) !== "/") || /^https?:\/\//i.test(loc)) ? loc : null;
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    var box = document.getElementById("top-q");
+    if (!box || !window.fetch) return;
+    var form = box.form;
+    var list = document.createElement("ul");
+    list.id = "top-q-suggest";
+    list.className = "suggest";
+    list.setAttribute("role", "listbox");
+    list.setAttribute("aria-label", "Suggestions");
+    list.hidden = true;
+    form.appendChild(list);
+    box.setAttribute("role", "combobox");
+    box.setAttribute("aria-autocomplete", "list");
+    box.setAttribute("aria-controls", list.id);
+    box.setAttribute("aria-expanded", "false");
+    var timer = null, seq = 0, selected = -1;
+
+    function close() { list.hidden = true; selected = -1; box.setAttribute("aria-expanded", "false"); box.removeAttribute("aria-activedescendant"); }
+    function select(i) {
+      var items = list.querySelectorAll("li");
+      if (!items.length) return;
+      selected = (i + items.length) % items.length;
+      items.forEach(function (li, n) { li.setAttribute("aria-selected", n === selected ? "true" : "false"); });
+      box.setAttribute("aria-activedescendant", items[selected].id);
+      items[selected].scrollIntoView({ block: "nearest" });
+    }
+    function item(id, href, titleHtml, label) {
+      var li = document.createElement("li");
+      li.id = id;
+      li.setAttribute("role", "option");
+      var a = document.createElement("a");
+      a.href = href;
+      a.tabIndex = -1;
+      var t = document.createElement("span");
+      t.className = "s-title";
+      // The API returns titles HTML-escaped with <mark> around matches: safe to insert.
+      t.innerHTML = titleHtml;
+      a.appendChild(t);
+      if (label) { var b = document.createElement("span"); b.className = "badge"; b.textContent = label; a.appendChild(b); }
+      li.appendChild(a);
+      return li;
+    }
+    function esc(s) { var d = document.createElement("div"); d.textContent = s; return d.innerHTML; }
+    function show(term, results) {
+      list.textContent = "";
+      results.forEach(function (r, i) {
+        var href = safeHref(r.document && r.document.location);
+        if (!href) return;
+        var hl = r.highlight && r.highlight.fields && r.highlight.fields.title;
+        list.appendChild(item("top-q-s" + i, href, hl || esc(r.document.title || href), LABELS[r.type] || r.type));
+      });
+      var all = item("top-q-all", "/search?q=" + encodeURIComponent(term), "All results for “" + esc(term) + "”", "");
+      all.firstChild.classList.add("s-all");
+      list.appendChild(all);
+      list.hidden = false;
+      selected = -1;
+      box.setAttribute("aria-expanded", "true");
+    }
+    function ask() {
+      var term = box.value.trim();
+      if (term.length < 2) { close(); return; }
+      var mine = ++seq;
+      fetch("/api/search/suggest?limit=8&term=" + encodeURIComponent(term), { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (res) { return res.ok ? res.json() : { results: [] }; })
+        .then(function (body) { if (mine === seq && box.value.trim() === term) show(term, body.results || []); })
+        .catch(function () { /* suggestions are optional: the form still searches */ });
+    }
+    box.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(ask, 120); });
+    box.addEventListener("keydown", function (ev) {
+      if (list.hidden) return;
+      if (ev.key === "ArrowDown") { ev.preventDefault(); select(selected + 1); }
+      else if (ev.key === "ArrowUp") { ev.preventDefault(); select(selected - 1); }
+      else if (ev.key === "Escape") { close(); }
+      else if (ev.key === "Enter" && selected >= 0) {
+        ev.preventDefault();
+        window.location.href = list.querySelectorAll("li")[selected].firstChild.href;
+      }
+    });
+    list.addEventListener("mousedown", function (ev) { ev.preventDefault(); });  // keep focus: the click lands
+    box.addEventListener("blur", function () { setTimeout(close, 150); });
+    box.addEventListener("focus", function () { if (list.childElementCount && box.value.trim().length >= 2) { list.hidden = false; box.setAttribute("aria-expanded", "true"); } });
+  });
+})();

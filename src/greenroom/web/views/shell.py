@@ -82,19 +82,40 @@ def home(request: Request) -> Response:
                                owned_link="/catalog?" + urlencode([("ownedby", g) for g in owners]))
 
 
+# Search page tabs: (key, label, document types); facets shown per tab.
+SEARCH_TABS = (("all", "All", ()), ("catalog", "Catalog", ("software-catalog",)),
+               ("docs", "Docs", ("techdocs",)), ("templates", "Templates", ("templates",)))
+SEARCH_FACETS = {"all": ("kind", "owner"), "catalog": ("kind", "owner", "lifecycle"),
+                 "docs": ("owner", "kind"), "templates": ("owner", "type")}
+
+
 @router.get("/search")
-def search(request: Request, q: str = "", cursor: str | None = None) -> Response:
+def search(request: Request, q: str = "", type: str = "all", cursor: str | None = None) -> Response:
     term = q.strip()
     svc = request.app.state.portal.services.get("search")
     if svc is None:  # no search context: the catalog's text filter answers
         return RedirectResponse("/catalog?" + urlencode({"q": term}) if term else "/catalog", status_code=303)
-    page = None
+    tab = next((t for t in SEARCH_TABS if t[0] == type), SEARCH_TABS[0])
+    keys = SEARCH_FACETS[tab[0]]
+    # Facet filters arrive as plain query parameters (?owner=team-a); only known keys count.
+    filters = {k: request.query_params.getlist(k) for k in keys if request.query_params.getlist(k)}
+    page, counts, facets = None, {}, {}
     if term:
+        principal = request.state.principal
         try:
-            page = svc.query(term, page_cursor=cursor, page_limit=20, principal=request.state.principal)
-        except InputError:
-            page = svc.query(term, page_limit=20, principal=request.state.principal)
-    return web(request).render(request, "search.html", q=term, page=page)
+            page = svc.query(term, types=tab[2], filters=filters, page_cursor=cursor, page_limit=20,
+                             principal=principal)
+        except InputError:  # a stale or edited cursor: start again from the first page
+            page = svc.query(term, types=tab[2], filters=filters, page_limit=20, principal=principal)
+        counts = svc.facets(term, ["type"])["type"]
+        found = svc.facets(term, list(keys), types=tab[2], filters=filters)
+        facets = {k: sorted(v.items(), key=lambda kv: (-kv[1], kv[0]))[:12] for k, v in found.items() if v}
+    tabs = [(key, label, sum(counts.get(t, 0) for t in types) if types else sum(counts.values()))
+            for key, label, types in SEARCH_TABS]
+    base = [("q", term)] + ([("type", tab[0])] if tab[0] != "all" else [])
+    return web(request).render(request, "search.html", q=term, page=page, tab=tab[0], tabs=tabs,
+                               facets=facets, filters=filters, base=base,
+                               filter_items=[(k, v) for k, vs in filters.items() for v in vs])
 
 
 # --- static files ------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +72,22 @@ class TechDocsService:
                                               use_server=self.options.use_build_server)
         self.store = BuildStore()
         self._last_sync_check: dict[str, float] = {}
+        self._build_listeners: list[Callable[[str], None]] = []
 
     def close(self) -> None:
         self.builder.close()
+
+    def add_build_listener(self, fn: Callable[[str], None]) -> None:
+        """Call ``fn(entity_ref)`` after each successful build, once the new site is stored and
+        recorded (the search index listens). A listener that raises is logged; the build stands."""
+        self._build_listeners.append(fn)
+
+    def _built(self, ref: str) -> None:
+        for fn in self._build_listeners:
+            try:
+                fn(ref)
+            except Exception:  # noqa: BLE001 - a listener must not turn a good build into a retry
+                log.exception("techdocs.build_listener_failed", extra={"fields": {"entity": ref}})
 
     # -- entities ----------------------------------------------------------------------------
     def _entity(self, ref: str | EntityTriple) -> tuple[EntityTriple, dict[str, Any]]:
@@ -158,6 +172,8 @@ class TechDocsService:
                 code_changed_at=fresh.code_changed_at if fresh else None, site_name=site_name)
         event(log, "techdocs.build.finished", entity=job.entity_ref, ok=ok, lease_kept=kept,
               seconds=round(duration, 3), error=error)
+        if ok and kept:
+            self._built(job.entity_ref)
 
     def _retry(self, job: BuildRow, worker_id: str, error: str) -> None:
         now = time.time()
@@ -291,3 +307,10 @@ class TechDocsService:
             built_at=str(status.get("builtAt")) if status.get("builtAt") else None,
             freshness=status.get("freshness"),
         )
+
+    # -- web shell ---------------------------------------------------------------------------
+    def entity_tab(self, tab: str, entity: dict[str, Any], principal: Any) -> str | None:
+        """The entity page's Docs tab (``web.model.TabProvider``): status, link, index page."""
+        from greenroom.techdocs.service import portal
+
+        return portal.entity_tab(self, tab, entity)
