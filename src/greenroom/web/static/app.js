@@ -126,3 +126,36 @@
     box.addEventListener("focus", function () { if (list.childElementCount && box.value.trim().length >= 2) { list.hidden = false; box.setAttribute("aria-expanded", "true"); } });
   });
 })();
+
+/* create pages */
+// Task page: follow the task's event stream, append log lines and step states, reload when done.
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", function () {
+    var log = document.getElementById("task-log");
+    if (!log || !log.dataset.task || log.dataset.done === "true" || !window.EventSource) return;
+    var url = "/api/scaffolder/v2/tasks/" + encodeURIComponent(log.dataset.task) + "/eventstream" +
+      (log.dataset.last ? "?after=" + encodeURIComponent(log.dataset.last) : "");
+    var source = new EventSource(url);
+    var status = document.getElementById("task-status");
+    function onEvent(ev) {
+      var e; try { e = JSON.parse(ev.data); } catch (err) { return; }
+      var body = e.body || {};
+      if (body.message && e.type !== "completion") {
+        var line = document.createElement("span");
+        line.className = "log-line";
+        line.textContent = String(e.createdAt || "").slice(11, 19) + " " + (body.stepId ? "[" + body.stepId + "] " : "") + body.message + "\n";
+        log.appendChild(line);
+        log.scrollTop = log.scrollHeight;
+      }
+      if (body.stepId && body.status) {
+        var li = document.querySelector('.task-steps li[data-step="' + String(body.stepId).replace(/["\\]/g, "") + '"]');
+        if (li) { li.dataset.status = body.status; var b = li.querySelector(".step-status"); if (b) { b.textContent = body.status; b.className = "badge step-status status-" + body.status; } }
+        if (status && status.dataset.status === "open") { status.dataset.status = "processing"; status.textContent = "processing"; status.className = "badge status-processing"; }
+      }
+      if (e.type === "completion") { source.close(); window.location.replace(window.location.pathname); }
+    }
+    ["log", "completion", "cancelled", "recovered"].forEach(function (t) { source.addEventListener(t, onEvent); });
+    source.onerror = function () { if (source.readyState === EventSource.CLOSED) window.location.reload(); };
+  });
+})();
