@@ -267,28 +267,21 @@ def collators(portal: Portal) -> list[Any]:
 
 def _context_pages() -> list[Any]:
     """The page routers of contexts that have pages (``<context>/views.py``)."""
+    from importlib.util import find_spec
+
     routers = []
-    try:
+    if find_spec("greenroom.scaffolder.views"):
         from greenroom.scaffolder import views as scaffolder_views
 
         routers.append(scaffolder_views.router)
-    except ModuleNotFoundError as e:
-        if e.name != "greenroom.scaffolder.views":
-            raise
-    try:
+    if find_spec("greenroom.techdocs.views"):
         from greenroom.techdocs import views as techdocs_views
 
         routers.append(techdocs_views.router)
-    except ModuleNotFoundError as e:
-        if e.name != "greenroom.techdocs.views":
-            raise
-    try:
+    if find_spec("greenroom.forge.views"):
         from greenroom.forge import views as forge_views
 
         routers.append(forge_views.router)
-    except ModuleNotFoundError as e:
-        if e.name != "greenroom.forge.views":
-            raise
     return routers
 
 
