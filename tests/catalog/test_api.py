@@ -226,3 +226,43 @@ def test_validate_entity(portal: Any) -> None:
 def test_openapi_document_is_served(portal: Any) -> None:
     doc = portal.client.get("/api/openapi.json").json()
     assert "/api/catalog/entities/by-query" in doc["paths"]
+
+
+def test_location_cycle_is_reported_not_followed(portal: Any, tmp_path: Path) -> None:
+    def location(name: str, target: str) -> dict[str, Any]:
+        return {"apiVersion": "backstage.io/v1alpha1", "kind": "Location", "metadata": {"name": name},
+                "spec": {"type": "file", "target": target}}
+
+    a = write(tmp_path / "a.yaml", [location("a", "./b.yaml"), component("in-a")])
+    write(tmp_path / "b.yaml", [location("b", "./a.yaml"), component("in-b")])
+    r = portal.client.post("/api/catalog/locations", json={"type": "file", "target": str(a)})
+    assert r.status_code == 201
+    assert portal.client.get("/api/catalog/entities/by-name/component/default/in-b").status_code == 200
+    b = portal.client.get("/api/catalog/entities/by-name/location/default/b").json()
+    messages = [i["error"]["message"] for i in b.get("status", {}).get("items", [])]
+    locs = portal.client.get("/api/catalog/entities/by-query?filter=kind=location&limit=50").json()["items"]
+    all_messages = [i["error"]["message"] for e in locs for i in e.get("status", {}).get("items", [])]
+    assert any("cycle" in m and "a.yaml" in m for m in all_messages), (messages, all_messages)
+
+
+def test_missing_target_and_escaping_placeholder_are_processing_errors(portal: Any, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET")
+    api = {"apiVersion": "backstage.io/v1alpha1", "kind": "API", "metadata": {"name": "leaky"},
+           "spec": {"type": "openapi", "lifecycle": "production", "owner": "team-a",
+                    "definition": {"$text": "../secret.txt"}}}
+    f = write(tmp_path / "repo" / "catalog-info.yaml", [api, component("fine"),
+              {"apiVersion": "backstage.io/v1alpha1", "kind": "Location", "metadata": {"name": "gone"},
+               "spec": {"type": "file", "target": "./does-not-exist.yaml"}}])
+    body = portal.client.post("/api/catalog/locations", json={"type": "file", "target": str(f)}).json()
+    assert portal.client.get("/api/catalog/entities/by-name/component/default/fine").status_code == 200
+    assert portal.client.get("/api/catalog/entities/by-name/api/default/leaky").status_code == 404
+    everything = portal.client.get("/api/catalog/entities?limit=1000").text
+    assert "TOP-SECRET" not in everything
+    gen = portal.client.get(f"/api/catalog/entities/by-name/location/default/"
+                            f"{body['location']['entityRef'].split('/')[1]}").json()
+    messages = " ".join(i["error"]["message"] for i in gen["status"]["items"])
+    assert "secret.txt" in messages and "spec.definition" in messages
+    # A missing target is an error on the Location entity whose target it is.
+    gone = portal.client.get("/api/catalog/entities/by-name/location/default/gone").json()
+    assert "does-not-exist.yaml" in gone["status"]["items"][0]["error"]["message"]
