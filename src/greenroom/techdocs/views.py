@@ -9,6 +9,7 @@ context sits above this one, so nothing of it is imported. Page bodies come sani
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import quote
@@ -20,7 +21,7 @@ from markupsafe import Markup
 
 from greenroom.core.errors import InputError, NotFoundError
 from greenroom.techdocs.engine.storage import safe_relpath
-from greenroom.techdocs.model import TECHDOCS_REF, BuildStatus, EntityTriple
+from greenroom.techdocs.model import TECHDOCS_REF, EntityTriple
 from greenroom.techdocs.service import TechDocsService
 from greenroom.techdocs.service.portal import documented_entities
 
@@ -38,7 +39,10 @@ class DocsPageRoute(APIRoute):
             if request.method == "POST" and not web.same_origin(request):
                 return web.error_page(request, 403, "This form was sent from another site; "  # type: ignore[no-any-return]
                                                     "open the page in the portal and send it again.")
-            return await handler(request)
+            started = time.perf_counter()
+            response = await handler(request)
+            response.headers["server-timing"] = f"page;dur={(time.perf_counter() - started) * 1000:.2f}"
+            return response
 
         return gate
 
@@ -111,8 +115,8 @@ def docs_page(request: Request, namespace: str, kind: str, name: str, path: str)
         if service.storage.has_site(triple):
             return _render(request, "techdocs/missing.html", status=404, reason="no-page",
                            status_info=status, **ctx)
-        if status is None or status["status"] not in (BuildStatus.QUEUED, BuildStatus.RUNNING):
-            status = service.sync(triple).get("build") or status  # first sight: queue the build
+        if status is None:  # first sight (a failed build waits for a push or the Rebuild button)
+            status = service.sync(triple).get("build")
         return _render(request, "techdocs/missing.html", reason="not-built", status_info=status, **ctx)
     broken = (status or {}).get("brokenLinks") or []
     src = _source_page(page.path)

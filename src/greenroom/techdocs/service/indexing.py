@@ -159,7 +159,9 @@ def docs_documents(service: TechDocsService, ref: str | EntityTriple) -> list[Se
         page_title = _text(info.get("title")) or site_name or triple.name
         location = f"/docs/{triple.path}/{url}"
         fields = {**base, "page": page_title, **({"site": site_name} if site_name else {})}
-        out.append(SearchDocument(type=TECHDOCS_TYPE, location=location, title=page_title,
+        # The home page is found as the site ("Tracking website"), not as its nav label "Overview".
+        doc_title = (site_name or page_title) if url == "" else page_title
+        out.append(SearchDocument(type=TECHDOCS_TYPE, location=location, title=doc_title,
                                   text=sections[0].text, fields={**fields, "headings": headings},
                                   authorization=triple.ref))
         for s in sections[1:]:

@@ -111,7 +111,7 @@ def entity_tab(service: TechDocsService, tab: str, entity: Mapping[str, Any]) ->
         page = service.page(triple, "")
     except NotFoundError:
         page = None
-    if page is None and (status is None or status["status"] not in (BuildStatus.QUEUED, BuildStatus.RUNNING)):
+    if page is None and status is None:
         try:  # first sight of documented entity: queue its build
             status = service.sync(triple).get("build") or status
         except GreenroomError:

@@ -69,7 +69,7 @@
       box.setAttribute("aria-activedescendant", items[selected].id);
       items[selected].scrollIntoView({ block: "nearest" });
     }
-    function item(id, href, titleHtml, label) {
+    function item(id, href, titleHtml, label, sub) {
       var li = document.createElement("li");
       li.id = id;
       li.setAttribute("role", "option");
@@ -81,6 +81,7 @@
       // The API returns titles HTML-escaped with <mark> around matches: safe to insert.
       t.innerHTML = titleHtml;
       a.appendChild(t);
+      if (sub) { var u = document.createElement("span"); u.className = "s-sub"; u.textContent = sub; t.appendChild(u); }
       if (label) { var b = document.createElement("span"); b.className = "badge"; b.textContent = label; a.appendChild(b); }
       li.appendChild(a);
       return li;
@@ -92,7 +93,8 @@
         var href = safeHref(r.document && r.document.location);
         if (!href) return;
         var hl = r.highlight && r.highlight.fields && r.highlight.fields.title;
-        list.appendChild(item("top-q-s" + i, href, hl || esc(r.document.title || href), LABELS[r.type] || r.type));
+        var d = r.document, sub = r.type === "techdocs" && d.entityTitle && d.entityTitle !== d.title ? d.entityTitle : "";
+        list.appendChild(item("top-q-s" + i, href, hl || esc(d.title || href), LABELS[r.type] || r.type, sub));
       });
       var all = item("top-q-all", "/search?q=" + encodeURIComponent(term), "All results for “" + esc(term) + "”", "");
       all.firstChild.classList.add("s-all");

@@ -86,7 +86,7 @@ def home(request: Request) -> Response:
 SEARCH_TABS = (("all", "All", ()), ("catalog", "Catalog", ("software-catalog",)),
                ("docs", "Docs", ("techdocs",)), ("templates", "Templates", ("templates",)))
 SEARCH_FACETS = {"all": ("kind", "owner"), "catalog": ("kind", "owner", "lifecycle"),
-                 "docs": ("owner", "kind"), "templates": ("owner", "type")}
+                 "docs": ("owner", "kind"), "templates": ("owner", "tags")}
 
 
 @router.get("/search")
