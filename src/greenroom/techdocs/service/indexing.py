@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 _SECTION_TAGS = {"h2", "h3"}
 _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _SKIP_CLASSES = {"headerlink", "linenos", "linenodiv", "gr-external-image"}
+_SKIP_TAGS = {"script", "style", "svg", "noscript", "template", "textarea"}  # never text, even unsanitized
 _SPACE = re.compile(r"\s+")
 _BLOCKS = {"p", "li", "td", "th", "pre", "div", "br", "tr", "dd", "dt", "blockquote", "summary"}
 
@@ -72,7 +73,7 @@ class _Splitter(HTMLParser):
         if self._skip:
             self._skip.append(tag)
             return
-        if set((a.get("class") or "").split()) & _SKIP_CLASSES:
+        if tag in _SKIP_TAGS or set((a.get("class") or "").split()) & _SKIP_CLASSES:
             if tag not in ("br", "img", "input", "hr", "wbr"):
                 self._skip.append(tag)
             return
