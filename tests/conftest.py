@@ -19,8 +19,9 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
+from greenroom.core import db
 from greenroom.core.config import Settings, load_settings
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -41,11 +42,11 @@ def _pg_available() -> bool:
         return False
 
 
-@pytest.fixture(params=["sqlite", "pg"])
-def db_config(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """``backend.database`` for a fresh, empty database of each kind."""
-    if request.param == "sqlite":
-        yield {"client": "sqlite", "connection": str(tmp_path / "greenroom.db")}
+def database(kind: str, directory: Path) -> Iterator[dict[str, Any]]:
+    """``backend.database`` for a fresh, empty database of ``kind`` (sqlite | pg); a PostgreSQL
+    schema is dropped afterwards."""
+    if kind == "sqlite":
+        yield {"client": "sqlite", "connection": str(directory / "greenroom.db")}
         return
     if not _pg_available():
         if os.environ.get("CI"):
@@ -62,6 +63,29 @@ def db_config(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[s
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def migrated_engine(kind: str, directory: Path) -> Iterator[Engine]:
+    """A migrated engine on a fresh database of ``kind``."""
+    for config in database(kind, directory):
+        eng = db.make_engine(load_settings([], overrides={"backend": {"database": config}}).database_url)
+        try:
+            db.upgrade(eng)
+            yield eng
+        finally:
+            eng.dispose()
+
+
+@pytest.fixture(params=["sqlite", "pg"])
+def db_config(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """``backend.database`` for a fresh, empty database of each kind."""
+    yield from database(request.param, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "pg"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated SQLite file, then a migrated private PostgreSQL schema."""
+    yield from migrated_engine(request.param, tmp_path)
 
 
 def make_settings(tmp_path: Path, db: dict[str, Any], **sections: Any) -> Settings:
