@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from greenroom.core.errors import InputError
+from greenroom.scaffolder.engine.parameters import apply_defaults, field_errors, secret_fields
 from greenroom.scaffolder.model import ParameterValidationError
 from greenroom.scaffolder.views import editor, forms, tasks
 from greenroom.scaffolder.views.common import CreatePageRoute, catalog, principal, scaffolder, web
@@ -88,11 +89,19 @@ async def template_submit(request: Request, namespace: str, name: str) -> Respon
     form = {k: [str(v) for v in raw.getlist(k)] for k in raw}
     sections = forms.build(parameters, {}, lambda _n, _p: [])
     values = forms.parse(sections, form, parameters)
+    hidden = secret_fields(parameters)
+    from_widgets = forms.widget_errors(sections, values)
+    if from_widgets:  # the schema's own errors too, so the user fixes everything in one go
+        errors = forms.errors_by_field(field_errors(parameters, apply_defaults(parameters, values)),
+                                       parameters, values, hidden)
+        for field_name, messages in from_widgets.items():
+            errors.setdefault(field_name, []).extend(messages)
+        return await _form_page(request, namespace, name, values, errors, status=400)
     try:
         task_id = await svc.create_task(_ref(entity), values, None, principal(request))
     except ParameterValidationError as exc:
-        return await _form_page(request, namespace, name, values, forms.errors_by_field(exc.errors),
-                                status=400)
+        return await _form_page(request, namespace, name, values,
+                                forms.errors_by_field(exc.errors, parameters, values, hidden), status=400)
     except InputError as exc:
         return await _form_page(request, namespace, name, values, form_errors=[exc.message], status=400)
     return RedirectResponse(f"/create/tasks/{task_id}", status_code=303)

@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jsonschema import Draft7Validator
+
 from greenroom.scaffolder.model import FieldError
 
 # Backstage's entity name rule (makeValidator().isValidObjectName).
@@ -314,21 +316,71 @@ def _types(parameters: list[Mapping[str, Any]]) -> dict[str, str]:
     return out
 
 
-def errors_by_field(errors: list[FieldError]) -> dict[str, list[str]]:
-    """Validation errors as short messages keyed by the dotted field name they are about."""
-    by_field: dict[str, list[str]] = {}
+def _chosen_branch_errors(parameters: list[Mapping[str, Any]], values: Mapping[str, Any]) -> list[tuple[list[str], str, str]]:
+    """Errors inside the ``dependencies``/``oneOf`` branch the values chose (jsonschema reports a
+    failing ``oneOf`` only as a whole, which names no field)."""
+    out: list[tuple[list[str], str, str]] = []
+    for page in parameters:
+        for key, dep in (page.get("dependencies") or {}).items():
+            if key not in values or not isinstance(dep, Mapping):
+                continue
+            for branch in dep.get("oneOf") or []:
+                selector = ((branch or {}).get("properties") or {}).get(key) or {}
+                if ("const" in selector and selector["const"] == values[key]) or (
+                        "enum" in selector and values[key] in selector["enum"]):
+                    for err in Draft7Validator(branch).iter_errors(dict(values)):
+                        out.append(([str(p) for p in err.path], str(err.validator), err.message))
+    return out
+
+
+def errors_by_field(errors: list[FieldError], parameters: list[Mapping[str, Any]], values: Mapping[str, Any],
+                    hidden: set[str]) -> dict[str, list[str]]:
+    """Validation errors as short messages keyed by the dotted field name they are about.
+
+    Messages never carry the value of a ``hidden`` (password) field: jsonschema quotes whole
+    instances in some messages, so those are replaced by the failing branch's own errors."""
+    found: list[tuple[list[str], str, str]] = []
     for e in errors:
-        path = [str(p) for p in e.path]
-        message = e.message
-        if e.name == "required":
-            missing = re.match(r"'(.+)' is a required property", e.message)
+        if e.name in ("oneOf", "anyOf"):
+            inner = _chosen_branch_errors(parameters, values)
+            found += inner or [([str(p) for p in e.path], e.name,
+                                "This combination of values is not allowed; check the fields for your choice.")]
+        else:
+            found.append(([str(p) for p in e.path], e.name, e.message))
+    secrets = [str(v) for k, v in values.items() if k in hidden and v]
+    by_field: dict[str, list[str]] = {}
+    for path, name, message in found:
+        if name == "required":
+            missing = re.match(r"'(.+)' is a required property", message)
             if missing:
-                path.append(missing.group(1))
+                path = [*path, missing.group(1)]
                 message = "Required: enter a value."
-        elif e.name == "pattern":
-            message = f"Does not match the expected format ({e.argument})."
-        by_field.setdefault(".".join(path), []).append(message)
+        elif name == "pattern":
+            message = message.split(" does not match ", 1)[-1]
+            message = f"Does not match the expected format ({message})."
+        for secret in secrets:
+            message = message.replace(secret, "••••")
+        if message not in by_field.get(".".join(path), []):
+            by_field.setdefault(".".join(path), []).append(message)
     return by_field
+
+
+def widget_errors(sections: list[Section], values: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Checks Backstage's form does in the browser for its custom fields (the backend never sees
+    them): EntityNamePicker's name rule and RepoUrlPicker's owner and repository parts."""
+    out: dict[str, list[str]] = {}
+    for f in (f for s in sections for f in s.fields):
+        value = _get(values, f.name)
+        if f.pattern == ENTITY_NAME_PATTERN and isinstance(value, str) and (
+                not re.fullmatch(ENTITY_NAME_PATTERN, value) or len(value) > 63):
+            out.setdefault(f.name, []).append(
+                "Not a valid entity name: use letters, digits and single - _ . between them (at most 63).")
+        if f.widget == "repo" and isinstance(value, str):
+            parts = _repo_parts(value)
+            missing = [k for k in ("host", "owner", "repo") if not parts[k]]
+            if missing:
+                out.setdefault(f.name, []).append(f"Enter the repository's {' and '.join(missing)}.")
+    return out
 
 
 def attach_orphans(sections: list[Section], by_field: dict[str, list[str]]) -> list[str]:
