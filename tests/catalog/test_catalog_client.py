@@ -176,7 +176,8 @@ def test_backstage_catalog_client(portal: Server, client_dir: Path, tmp_path: Pa
 
     dry = ok(res, "addLocationDryRun")
     assert {"component:default/extra-one", "component:default/extra-two"} <= set(dry["refs"])
-    assert dry["location"]["target"] == str(extra) and dry["exists"] in (False, None)
+    assert dry["location"] == {**dry["location"], "type": "file", "target": str(extra), "id": f"file:{extra}"}
+    assert dry["exists"] is False
     assert res["getEntityByRefAfterDryRun"]["undefined"] is True  # a dry run stores nothing
     added = ok(res, "addLocation")
     assert added["location"]["type"] == "file" and added["location"]["target"] == str(extra)
@@ -210,8 +211,8 @@ def test_backstage_catalog_client(portal: Server, client_dir: Path, tmp_path: Pa
     assert "error" not in res["removeEntityByUid"], res["removeEntityByUid"]
     assert res["orphanAfterRemove"]["undefined"] is True
     assert api.get("/api/catalog/entities/by-name/component/default/extra-two").status_code == 404
-    gone = error(res, "removeEntityByUidMissing")
-    assert (gone["status"], gone["errorName"]) == (404, "NotFoundError"), gone
+    # Deleting by uid is idempotent in Backstage: an unknown uid does not make the client throw.
+    assert "error" not in res["removeEntityByUidMissing"], res["removeEntityByUidMissing"]
     assert "error" not in res["removeLocationById"], res["removeLocationById"]
     assert res["getLocationByIdRemoved"]["undefined"] is True
     refused = error(res, "unauthenticated")

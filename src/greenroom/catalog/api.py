@@ -260,7 +260,12 @@ def entity_by_uid(request: Request, uid: str) -> Response:
 
 @router.delete("/entities/by-uid/{uid}", status_code=204, summary="Delete an entity by its uid")
 def delete_entity(request: Request, uid: str) -> Response:
-    _svc(request).delete_by_uid(uid)
+    # Idempotent, as in Backstage: an unknown uid is 204 too, so CatalogClient.removeEntityByUid
+    # resolves (Backstage's catalog deletes by uid without looking the entity up first).
+    try:
+        _svc(request).delete_by_uid(uid)
+    except NotFoundError:
+        pass
     return Response(status_code=204)
 
 
@@ -345,8 +350,13 @@ def create_location(request: Request, body: dict[str, Any] = Body(...), dryRun: 
         raise InputError("type and target: required strings, e.g. {\"type\": \"url\", \"target\": \"https://...\"}")
     if onConflict not in (None, "reject", "refresh"):
         raise InputError("onConflict: use reject or refresh")
-    result = _svc(request).register_location(type_, target, dry_run=dryRun in ("true", "1", ""),
+    dry_run = dryRun in ("true", "1", "")
+    result = _svc(request).register_location(type_, target, dry_run=dry_run,
                                              on_conflict=onConflict or "reject")
+    location = result.get("location")
+    if dry_run and isinstance(location, dict) and not location.get("id"):
+        # Nothing was stored, so there is no id; Backstage answers "<type>:<target>" here.
+        result = {**result, "location": {**location, "id": f"{type_}:{target}"}}
     return _json(result, status=201)
 
 
