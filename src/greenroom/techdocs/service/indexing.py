@@ -55,7 +55,7 @@ class Section:
 
     @property
     def text(self) -> str:
-        return _SPACE.sub(" ", " ".join(self.parts)).strip()
+        return _SPACE.sub(" ", "".join(self.parts)).strip()
 
 
 class _Splitter(HTMLParser):
@@ -95,7 +95,7 @@ class _Splitter(HTMLParser):
             if name in _SECTION_TAGS and anchor:
                 self.sections.append(Section(anchor, title))
             elif name != "h1":
-                self.sections[-1].parts.append(title)
+                self.sections[-1].parts.append(f" {title} ")
         elif tag in _BLOCKS:
             self._text(" ")
 

@@ -89,9 +89,12 @@
     function esc(s) { var d = document.createElement("div"); d.textContent = s; return d.innerHTML; }
     function show(term, results) {
       list.textContent = "";
+      var docs = 0;
       results.forEach(function (r, i) {
         var href = safeHref(r.document && r.document.location);
         if (!href) return;
+        // Every section of a service's docs mentions the service: a few docs hits are enough here.
+        if (r.type === "techdocs" && ++docs > 3) return;
         var hl = r.highlight && r.highlight.fields && r.highlight.fields.title;
         var d = r.document, sub = r.type === "techdocs" && d.entityTitle && d.entityTitle !== d.title ? d.entityTitle : "";
         list.appendChild(item("top-q-s" + i, href, hl || esc(d.title || href), LABELS[r.type] || r.type, sub));
@@ -107,7 +110,7 @@
       var term = box.value.trim();
       if (term.length < 2) { close(); return; }
       var mine = ++seq;
-      fetch("/api/search/suggest?limit=8&term=" + encodeURIComponent(term), { credentials: "same-origin", headers: { Accept: "application/json" } })
+      fetch("/api/search/suggest?limit=12&term=" + encodeURIComponent(term), { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (res) { return res.ok ? res.json() : { results: [] }; })
         .then(function (body) { if (mine === seq && box.value.trim() === term) show(term, body.results || []); })
         .catch(function () { /* suggestions are optional: the form still searches */ });
