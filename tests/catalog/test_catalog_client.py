@@ -172,6 +172,11 @@ def test_backstage_catalog_client(portal: Server, client_dir: Path, tmp_path: Pa
     by_ref = ok(res, "getLocationByRef")
     assert by_ref["type"] == "file" and by_ref["target"] == str(ALL_YAML) and by_ref["id"]
     assert res["getLocationByRefMissing"]["undefined"] is True
+    first_location = ok(res, "queryLocations")
+    assert len(first_location["items"]) == 1 and first_location["totalItems"] == len(targets)
+    assert first_location["pageInfo"].get("nextCursor")
+    streamed = ok(res, "streamLocations")
+    assert all(len(p) == 1 for p in streamed) and sorted(t for p in streamed for t in p) == sorted(targets)
     assert ok(res, "getLocationByEntity")["target"] == str(ALL_YAML)
 
     dry = ok(res, "addLocationDryRun")

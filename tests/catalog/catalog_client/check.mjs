@@ -90,6 +90,12 @@ await call('getEntityFacetsFiltered', () => client.getEntityFacets({ facets: ['k
 await call('getLocations', async () => (await client.getLocations()).items);
 await call('getLocationByRef', () => client.getLocationByRef(`file:${process.env.ALL_YAML}`));
 await call('getLocationByRefMissing', () => client.getLocationByRef('file:/nowhere/catalog-info.yaml'));
+await call('queryLocations', () => client.queryLocations({ limit: 1 }));
+await call('streamLocations', async () => {
+  const pages = [];
+  for await (const page of client.streamLocations({ limit: 1 })) pages.push(page.map((l) => l.target));
+  return pages;
+});
 await call('getLocationByEntity', () => client.getLocationByEntity('component:default/petstore'));
 
 const extra = process.env.EXTRA_YAML;
