@@ -143,12 +143,12 @@ def test_docs_home_lists_every_documented_entity(browser_client: httpx.Client) -
     assert r.status_code == 200
     for title in ("Tracking website", "Route Optimizer", "Developer Platform", "hostile-docs", "broken-docs"):
         assert title in r.text
-    row = re.search(r'<tr>\s*<td><a href="/docs/default/component/tracking-web/".*?</tr>', r.text, re.S)
+    row = re.search(r'<tr>\s*<td><a href="/docs/default/component/tracking-web/".*?</tr>', r.text, re.DOTALL)
     assert row is not None
     assert "parcel-trackers" in row.group(0) and "succeeded" in row.group(0)
     assert re.search(r"docs (last changed \d+ days before|changed with or after) the code", row.group(0))
     assert re.search(r"\d+ (s|min) ago", row.group(0))
-    broken_row = re.search(r'<tr>\s*<td><a href="/docs/default/component/broken-docs/".*?</tr>', r.text, re.S)
+    broken_row = re.search(r'<tr>\s*<td><a href="/docs/default/component/broken-docs/".*?</tr>', r.text, re.DOTALL)
     assert broken_row is not None and "failed" in broken_row.group(0)
 
 
@@ -166,11 +166,11 @@ def test_docs_home_filters_by_owner_and_text(browser_client: httpx.Client) -> No
 def test_page_has_site_nav_toc_and_rewritten_links(browser_client: httpx.Client) -> None:
     r = browser_client.get("/docs/default/component/tracking-web/")
     assert r.status_code == 200
-    nav = re.search(r'<nav class="docs-nav".*?</nav>', r.text, re.S)
+    nav = re.search(r'<nav class="docs-nav".*?</nav>', r.text, re.DOTALL)
     assert nav is not None
     assert 'href="/docs/default/component/tracking-web/development/"' in nav.group(0)
     assert 'aria-current="page">Overview' in nav.group(0)
-    toc = re.search(r'<aside class="docs-toc".*?</aside>', r.text, re.S)
+    toc = re.search(r'<aside class="docs-toc".*?</aside>', r.text, re.DOTALL)
     assert toc is not None and 'href="#what-a-visitor-can-do"' in toc.group(0)
     # relative links and images were rewritten to portal pages and the static docs route
     assert 'src="/api/techdocs/static/docs/default/component/tracking-web/img/tracking-page.svg"' in r.text
@@ -195,7 +195,7 @@ def test_hostile_markdown_is_sanitized(browser_client: httpx.Client) -> None:
 
 def test_broken_internal_links_are_listed(browser_client: httpx.Client) -> None:
     body = browser_client.get("/docs/default/component/hostile-docs/").text
-    here = re.search(r'<section class="alert warn broken-here".*?</section>', body, re.S)
+    here = re.search(r'<section class="alert warn broken-here".*?</section>', body, re.DOTALL)
     assert here is not None and "nowhere.md" in here.group(0)
     assert re.search(r"1 broken link in these docs", body)
     other = browser_client.get("/docs/default/component/hostile-docs/other/").text
@@ -222,7 +222,7 @@ def test_failed_build_shows_error_and_log(browser_client: httpx.Client) -> None:
     r = browser_client.get("/docs/default/component/broken-docs/")
     assert r.status_code == 200
     assert "The last docs build failed" in r.text
-    log = re.search(r'<details class="build-log"><summary>Build log</summary>(.*?)</details>', r.text, re.S)
+    log = re.search(r'<details class="build-log"><summary>Build log</summary>(.*?)</details>', r.text, re.DOTALL)
     assert log is not None and "no-such-plugin-anywhere" in log.group(1)
     assert 'action="/docs/default/component/broken-docs/rebuild"' in r.text
 

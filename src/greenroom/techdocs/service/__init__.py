@@ -86,7 +86,7 @@ class TechDocsService:
         for fn in self._build_listeners:
             try:
                 fn(ref)
-            except Exception:  # noqa: BLE001 - a listener must not turn a good build into a retry
+            except Exception:
                 log.exception("techdocs.build_listener_failed", extra={"fields": {"entity": ref}})
 
     # -- entities ----------------------------------------------------------------------------

@@ -102,7 +102,7 @@ def entity_tab(service: TechDocsService, tab: str, entity: Mapping[str, Any]) ->
     if not annotations.get(TECHDOCS_REF):
         return None
     try:
-        triple = EntityTriple.of_entity(entity)
+        triple = EntityTriple.of_entity(dict(entity))
     except ValueError:
         return None
     href = f"/docs/{triple.path}/"
@@ -116,7 +116,8 @@ def entity_tab(service: TechDocsService, tab: str, entity: Mapping[str, Any]) ->
             status = service.sync(triple).get("build") or status
         except GreenroomError:
             pass
-    head = [f'<div class="docs-tab-head"><p class="meta-line">{_status_badge(status and status["status"])}']
+    badge = _status_badge(status["status"] if status else None)
+    head = [f'<div class="docs-tab-head"><p class="meta-line">{badge}']
     if status and status.get("builtAt"):
         head.append(f'<span class="muted">built {_ago(status["builtAt"])}</span>')
     if status and status.get("freshness") and status.get("builtAt"):
