@@ -84,7 +84,8 @@ def test_template_form_steps_and_outputs(path: Path) -> None:
         "fetch:template", "publish:greenroom", "catalog:register")
     assert fetch["input"]["url"] == "./skeleton" and (path.parent / "skeleton").is_dir()
     assert publish["id"] == "publish" and register["id"] == "register"
-    assert set(publish["input"]) == {"repoName", "description", "defaultBranch"}
+    assert set(publish["input"]) == {"repoUrl", "description", "defaultBranch"}
+    assert publish["input"]["repoUrl"].startswith("greenroom?owner=")
     assert publish["input"]["defaultBranch"] == "main"
     assert register["input"] == {
         "repoContentsUrl": "${{ steps['publish'].output.repoContentsUrl }}",

@@ -209,7 +209,7 @@ def test_browser_create_python_service_from_the_page(browser: Any, demo: Server,
     page.get_by_role("link", name="Open in catalog").click()
     page.wait_for_url(f"**/catalog/default/component/{VALUES['name']}")
     assert page.get_by_role("heading", name=VALUES["name"]).first.is_visible()
-    assert page.locator("dl.about").get_by_role("link", name="dock-ops").is_visible()
+    assert page.locator("dl.about").get_by_role("link", name="dock-ops", exact=True).is_visible()
     org, repo = urlsplit(repo_href).path.strip("/").split("/")[1:3]
     repo_links = page.locator(f'a[href*="/{org}/{repo}"]')
     assert repo_links.count() >= 1, "the entity page links to its repository"

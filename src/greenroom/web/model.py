@@ -31,6 +31,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("docs", "Docs", "/docs", "techdocs"),
     NavItem("workspaces", "Workspaces", "/workspaces", "workspaces"),
     NavItem("teams", "Teams", "/catalog?kind=group", "catalog"),
+    NavItem("forge", "Repositories", "/forge", "forge"),
 )
 
 
