@@ -84,7 +84,7 @@ def make_projects(root: Path) -> list[Path]:
     return [hostile / "catalog-info.yaml", broken / "catalog-info.yaml"]
 
 
-def wait_for_builds(server: Server, count: int, timeout: float = 90) -> list[dict[str, Any]]:
+def wait_for_builds(server: Server, count: int, timeout: float = 180) -> list[dict[str, Any]]:
     """Until ``count`` builds are recorded and none is queued or running."""
     deadline = time.time() + timeout
     builds: list[dict[str, Any]] = []
