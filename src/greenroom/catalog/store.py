@@ -407,45 +407,6 @@ def replace_search(conn: Connection, uids: Sequence[str], rows: list[tuple[Any, 
 
 # --- filters, flattening ---------------------------------------------------------------------
 
-MAX_VALUE_LENGTH = 200
-
-
-def search_rows(uid: str, entity: dict[str, Any]) -> list[tuple[str, str, str | None, str | None]]:
-    """Flatten an entity into ``(uid, key, value, original)`` rows as Backstage's search table
-    does: dotted, lower-cased keys; one row per array element; objects inside arrays continue the
-    key; values over 200 characters are stored as null (they still answer "exists")."""
-    rows: list[tuple[str, str, str | None, str | None]] = []
-    append = rows.append
-    stack: list[tuple[str, Any]] = [(k, v) for k, v in entity.items() if k not in ("relations", "status")]
-    pop, push = stack.pop, stack.append
-    while stack:
-        key, value = pop()
-        t = type(value)
-        if t is str:
-            pass
-        elif t is dict:
-            for k, v in value.items():
-                push((f"{key}.{k}", v))
-            continue
-        elif t is list:
-            for v in value:
-                push((key, v))
-            continue
-        elif value is None:
-            continue
-        elif t is bool:
-            value = "true" if value else "false"
-        else:
-            value = str(value)
-        if len(key) > 255:
-            continue
-        if len(value) > MAX_VALUE_LENGTH:
-            append((uid, key.lower(), None, None))
-        else:
-            append((uid, key.lower(), value.lower(), value))
-    return rows
-
-
 _COLUMN_FILTERS = {"kind": "kind", "metadata.namespace": "namespace", "metadata.name": "name"}
 
 
