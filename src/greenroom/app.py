@@ -172,12 +172,13 @@ def _build(app: FastAPI, portal: Portal) -> None:
     from greenroom.scaffolder.service.adapters import CatalogAdapter, ForgePublisher
     from greenroom.scaffolder.worker import ScaffolderWorker
     from greenroom.search import api as search_api
-    from greenroom.search.model import CATALOG_TYPE, entity_document, entity_key
+    from greenroom.search.model import CATALOG_TYPE, TEMPLATES_TYPE, entity_document, entity_key
     from greenroom.search.service import SearchService
     from greenroom.techdocs import api as techdocs_api
     from greenroom.techdocs import worker as techdocs_worker
     from greenroom.techdocs.engine.storage import LocalStorage
     from greenroom.techdocs.service import TechDocsService
+    from greenroom.techdocs.service.indexing import DocsIndexer, template_document
 
     settings, engine, services = portal.settings, portal.engine, portal.services
 
@@ -200,8 +201,6 @@ def _build(app: FastAPI, portal: Portal) -> None:
     services["techdocs"] = techdocs
     app.include_router(techdocs_api.router, prefix="/api/techdocs")
     portal.workers.append(techdocs_worker.make_worker(techdocs))
-    from greenroom.techdocs.service.indexing import DocsIndexer
-
     techdocs.add_build_listener(DocsIndexer(techdocs, search).on_built)
 
     scaffolder = ScaffolderService(engine, settings, CatalogAdapter(catalog), ForgePublisher(forge))
@@ -209,12 +208,19 @@ def _build(app: FastAPI, portal: Portal) -> None:
     app.include_router(scaffolder_api.router, prefix="/api/scaffolder")
     portal.workers.append(ScaffolderWorker(scaffolder).run_forever)
 
+    docs_indexer = DocsIndexer(techdocs, search)
+
     def on_catalog_change(changed: list[str], removed: list[str]) -> None:
         entities = [e for e in catalog.by_refs(changed) if e is not None]
         search.index(entity_document(e) for e in entities)
+        search.index(template_document(e) for e in entities if e["kind"].lower() == "template")
         if removed:
             keys = [entity_key(*_triple(ref)) for ref in removed]
             search.remove(CATALOG_TYPE, keys)
+            search.remove(TEMPLATES_TYPE, [k for k, ref in zip(keys, removed, strict=True)
+                                           if ref.startswith("template:")])
+            for ref in removed:  # an entity that is gone takes its docs out of search
+                docs_indexer.index_entity(ref)
         for e in entities:
             annotations = e["metadata"].get("annotations") or {}
             if "backstage.io/techdocs-ref" in annotations and "backstage.io/orphan" not in annotations:
