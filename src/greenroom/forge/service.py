@@ -23,6 +23,7 @@ import anyio
 from greenroom.auth.model import Principal
 from greenroom.core import logs
 from greenroom.core.errors import AuthenticationError, ConflictError, InputError, NotFoundError
+from greenroom.forge.engine.archive import UnsafeArchiveError, archive_tree
 from greenroom.forge.engine.cgi import CgiRequest, CgiResponse, http_backend_argv
 from greenroom.forge.engine.git import BareRepository, GitError, git_binary, init_bare, is_valid_ref_name
 from greenroom.forge.model import (
@@ -50,6 +51,8 @@ log = logging.getLogger("greenroom.forge")
 
 DEFAULT_MAX_BLOB_BYTES = 1024 * 1024
 DEFAULT_MAX_RAW_BYTES = 20 * 1024 * 1024
+DEFAULT_MAX_EXPORT_BYTES = 100 * 1024 * 1024
+DEFAULT_MAX_EXPORT_FILES = 20_000
 MAX_COMMITS_PAGE = 100
 _DEFAULT_DESCRIPTION_PREFIX = "Unnamed repository"
 _README_NAMES = ("readme.md", "readme.markdown", "readme.mdown", "readme", "readme.txt")
@@ -282,6 +285,39 @@ class ForgeService:
             raise InputError(f"path: {path!r} is {blob.size} bytes, over the {self.max_raw_bytes}-byte "
                              "limit for raw reads; clone the repository instead")
         return blob.content
+
+    def export(self, org: str, repo: str, ref: str | None, dest: Path, subdir: str | None = None, *,
+               max_bytes: int = DEFAULT_MAX_EXPORT_BYTES, max_files: int = DEFAULT_MAX_EXPORT_FILES) -> str:
+        """Write the tree at ``ref`` (or its directory ``subdir``) into ``dest``, which must be
+        absent or empty; return the commit exported. Files keep their executable bit, symbolic
+        links are kept only when they point inside ``dest``. Raises NotFoundError (repository,
+        ref or ``subdir`` absent), InputError (``subdir`` is a file, ``dest`` not empty, the tree
+        over ``max_bytes``/``max_files`` or refused by the safe extraction); ``dest`` is removed
+        again on any failure."""
+        path = check_path(subdir or "", "subdir")
+        ref, commit = self.resolve(org, repo, ref)
+        bare = self._open(org, repo)
+        if path:
+            obj = bare.object_at(commit, path)
+            if obj is None:
+                raise NotFoundError(f"subdir: {path!r} does not exist at {ref} in {org}/{repo}")
+            if obj[1] != "tree":
+                raise InputError(f"subdir: {path!r} is a file at {ref} in {org}/{repo}, not a directory")
+        if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+            raise InputError(f"dest: {dest} exists and is not an empty directory")
+        try:
+            stats = archive_tree(bare.path, f"{commit}:{path}" if path else commit, dest,
+                                 max_bytes=max_bytes, max_files=max_files)
+        except UnsafeArchiveError as e:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise InputError(f"exporting {org}/{repo} at {ref}"
+                             + (f" ({path})" if path else "") + f": {e.message}") from None
+        except BaseException:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise
+        logs.event(log, "forge.exported", org=org, repo=repo, ref=ref, commit=commit, subdir=path,
+                   files=stats.files, bytes=stats.bytes)
+        return commit
 
     def readme(self, org: str, repo: str, ref: str | None = None) -> Readme | None:
         """The README at the root of ``ref`` as raw markdown (pages render it), or None."""
