@@ -182,7 +182,7 @@ def list_entities(request: Request, filter: list[str] = Query(default=[]),
 
 
 def _query_response(svc: CatalogService, q: EntityQuery, include_total: bool = True) -> Response:
-    page = svc.query(q)
+    page = svc.query(q, raw=True)
     info: dict[str, str] = {}
     if page.next_offset is not None:
         info["nextCursor"] = encode_cursor(q, page.next_offset, page.total)
@@ -240,12 +240,12 @@ def entities_by_refs(request: Request, body: dict[str, Any] = Body(...),
     if len(refs) > MAX_LIMIT:
         raise InputError(f"entityRefs: at most {MAX_LIMIT} refs per request")
     fields = body.get("fields")
-    return _json({"items": _svc(request).by_refs(refs, fields if isinstance(fields, list) else None)})
+    return _json({"items": _svc(request).by_refs(refs, fields if isinstance(fields, list) else None, raw=True)})
 
 
 @router.get("/entities/by-name/{kind}/{namespace}/{name}", summary="Get an entity by its name")
 def entity_by_name(request: Request, kind: str, namespace: str, name: str) -> Response:
-    return _json(_svc(request).get_by_name(kind, namespace, name))
+    return _json(_svc(request).get_by_name_raw(kind, namespace, name))
 
 
 @router.get("/entities/by-name/{kind}/{namespace}/{name}/ancestry", summary="Where an entity came from")

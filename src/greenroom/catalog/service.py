@@ -183,6 +183,7 @@ class CatalogService:
         self._pending_removed: set[str] = set()
         self._dispatcher: threading.Thread | None = None
         self._working = 0  # process_tree/process_due calls running in this process
+        self._cache = _AnswerCache()
         self._flushing = False
 
     # --- listeners ---------------------------------------------------------------------------
@@ -410,6 +411,7 @@ class CatalogService:
             else:
                 store.set_orphan(conn, uids, True, now, detach=True)
             store.delete_locations(conn, ids)
+            store.bump_version(conn)
         refs = sorted(owned)
         self._notify([] if delete_entities else refs, refs if delete_entities else [])
         return refs
@@ -667,6 +669,7 @@ class CatalogService:
             "last_duration_ms": round((time.perf_counter() - started) * 1000, 1),
             "next_refresh_at": now + self.settings.catalog.refreshIntervalSeconds,
         })
+        store.bump_version(conn)  # last: entities, relations and errors may all have changed
 
     def refresh(self, entity_ref: str | None = None) -> None:
         """Read again at once: the location of ``entity_ref``, or every location."""
@@ -732,6 +735,30 @@ class CatalogService:
             out.append(entity)
         return out
 
+    def _stitch_raw(self, conn: Any, rows: Sequence[Any]) -> list[Any]:
+        """:meth:`_stitch` for answers that are only serialized: the stored JSON with the
+        relations (and status) appended as text, instead of parsing and dumping every body.
+        Same bytes as dumping the stitched dict: ``relations`` and ``status`` are added last
+        there too. Bodies that are orphans or mention ``relations``/``status`` take the slow path."""
+        refs = [r.ref for r in rows]
+        rels = store.relations_of(conn, refs)
+        loc_refs = [r.ref for r in rows if r.kind == "location"]
+        loc_errors = store.location_errors_for(conn, loc_refs) if loc_refs else {}
+        out: list[Any] = []
+        for r in rows:
+            body: str = r.body
+            if r.orphan or '"relations":' in body or '"status":' in body:
+                out.append(self._stitch(conn, [r])[0])
+                continue
+            tail = b',"relations":' + orjson.dumps([{"type": t, "targetRef": g} for t, g in rels.get(r.ref, ())])
+            items = orjson.loads(r.errors) if r.errors != "[]" else []
+            for errs in loc_errors.get(r.ref, ()):
+                items.extend(orjson.loads(errs))
+            if items:
+                tail += b',"status":' + orjson.dumps({"items": items})
+            out.append(orjson.Fragment(body[:-1].encode() + tail + b"}"))
+        return out
+
     def get_by_ref(self, ref: str) -> dict[str, Any] | None:
         with reading(self.engine) as conn:
             row = store.entity_by_ref(conn, ref.lower())
@@ -763,10 +790,13 @@ class CatalogService:
             if row is None:
                 raise NotFoundError(f"No entity with uid {uid}")
             store.delete_entities(conn, [uid])
+            store.bump_version(conn)
         self._notify([], [row.ref])
 
-    def by_refs(self, refs: Sequence[str], fields: list[str] | None = None) -> list[dict[str, Any] | None]:
-        keys = []
+    def by_refs(self, refs: Sequence[str], fields: list[str] | None = None, *,
+                raw: bool = False) -> list[Any]:
+        """Entities (or None) in the order of ``refs``. ``raw``: see :meth:`query`."""
+        keys: list[str | None] = []
         for ref in refs:
             try:
                 keys.append(self.parse_ref(ref))
@@ -774,23 +804,52 @@ class CatalogService:
                 keys.append(None)
         with reading(self.engine) as conn:
             rows = store.entities_by_refs(conn, [k for k in keys if k])
+            if raw and not fields:
+                return self._by_keys(keys, rows, self._stitch_raw(conn, list(rows.values())))
             stitched = dict(zip(rows, self._stitch(conn, list(rows.values())), strict=True))
         return [project(stitched[k], fields) if k in stitched else None for k in keys]
 
-    def query(self, q: EntityQuery) -> QueryPage:
-        where = store.filter_clause(q.filters) if q.filters else True
-        if q.full_text_term:
-            from sqlalchemy import and_
+    @staticmethod
+    def _by_keys(keys: Sequence[str | None], rows: dict[str, Any], items: list[Any]) -> list[Any]:
+        found = dict(zip(rows, items, strict=True))
+        return [found.get(k) if k else None for k in keys]
 
-            where = and_(where, store.full_text_clause(q.full_text_term, q.full_text_fields))
+    def get_by_name_raw(self, kind: str, namespace: str, name: str) -> Any:
+        """:meth:`get_by_name` for the API: see ``raw`` in :meth:`query`."""
+        ref = f"{kind}:{namespace}/{name}".lower()
         with reading(self.engine) as conn:
+            row = store.entity_by_ref(conn, ref)
+            if row is not None:
+                return self._stitch_raw(conn, [row])[0]
+        raise NotFoundError(f"No entity named '{name}' found, with kind '{kind}' in namespace '{namespace}'")
+
+    def query(self, q: EntityQuery, *, raw: bool = False) -> QueryPage:
+        """One page of entities. ``raw``: items the API serializes as they are (pre-serialized
+        JSON fragments when no ``fields`` are asked for); not for code that reads them."""
+        where: Any = store.filter_clause(q.filters) if q.filters else True
+        with reading(self.engine) as conn:
+            key = ("query", q.filters, q.order, q.full_text_term, q.full_text_fields, q.limit, q.offset)
+            version = store.read_version(conn) if raw and not q.fields else None
+            cached = self._cache.get(key, version)
+            if cached is not None:
+                return cached  # type: ignore[no-any-return]
+            if q.full_text_term:
+                from sqlalchemy import and_
+
+                where = and_(where, store.full_text_clause_for(conn, q.full_text_term, q.full_text_fields))
             total = store.count_entities(conn, where if where is not True else None)
             limit = q.limit if q.limit is not None else max(total, 1)
             rows = store.query_page(conn, where, q.order, limit, q.offset)
-            items = [project(e, q.fields) for e in self._stitch(conn, rows)]
+            if raw and not q.fields:
+                items: list[Any] = self._stitch_raw(conn, rows)
+            else:
+                items = [project(e, q.fields) for e in self._stitch(conn, rows)]
         nxt = q.offset + limit if q.offset + limit < total else None
         prev = max(q.offset - limit, 0) if q.offset > 0 else None
-        return QueryPage(items=items, total=total, next_offset=nxt, prev_offset=prev)
+        page = QueryPage(items=items, total=total, next_offset=nxt, prev_offset=prev)
+        if len(items) <= _AnswerCache.MAX_ITEMS:
+            self._cache.put(key, version, page)
+        return page
 
     def iter_entities(self, batch: int = 1000) -> Iterator[dict[str, Any]]:
         offset = 0
@@ -805,9 +864,15 @@ class CatalogService:
         where = store.filter_clause(filters) if filters else True
         out: dict[str, Any] = {}
         with reading(self.engine) as conn:
+            key = ("facets", list(facets), filters)
+            version = store.read_version(conn)
+            cached = self._cache.get(key, version)
+            if cached is not None:  # copied: callers may change what they get
+                return {"facets": {f: [dict(x) for x in v] for f, v in cached.items()}}
             for f in facets:
                 counts = store.facet_original_counts(conn, f, where)
                 out[f] = [{"value": v, "count": c} for v, c in sorted(counts, key=lambda x: (-x[1], x[0]))]
+        self._cache.put(key, version, {f: [dict(x) for x in v] for f, v in out.items()})
         return {"facets": out}
 
     def ancestry(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
@@ -848,6 +913,39 @@ class CatalogService:
                 "errors": store.count_entities(conn, e.errors != "[]"),
                 "location_errors": sum(1 for r in store.list_locations(conn) if r["errors"] != "[]"),
             }
+
+
+class _AnswerCache:
+    """Answers of repeated queries and facets, valid while ``catalog_state.version`` (read in
+    the same transaction as the answer would be) is unchanged. Every catalog write bumps that
+    version, in every replica's database, so a hit is exactly what the query would answer.
+    Cached values are shared: only answers that are serialized as they are (``raw``) go in."""
+
+    SIZE = 256
+    MAX_ITEMS = 500
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[int, Any]] = {}
+
+    def get(self, key: Any, version: int | None) -> Any:
+        if version is None:
+            return None
+        k = repr(key)
+        with self._lock:
+            hit = self._entries.get(k)
+            if hit is None or hit[0] != version:
+                return None
+            self._entries[k] = self._entries.pop(k)  # most recently used last
+            return hit[1]
+
+    def put(self, key: Any, version: int | None, value: Any) -> None:
+        if version is None:
+            return
+        with self._lock:
+            self._entries[repr(key)] = (version, value)
+            while len(self._entries) > self.SIZE:
+                del self._entries[next(iter(self._entries))]
 
 
 def project(entity: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ Tables:
   ``orphan`` is set when that location stops emitting it.
 - ``catalog_relations``: both directions of every relation, keyed by the entity whose processing
   emitted them (``origin_uid``), so re-processing one entity replaces exactly its rows.
+- ``catalog_state``: one row whose ``version`` changes with every write readers can see.
 - ``catalog_search``: flattened ``key = value`` rows (lower-cased) that filters, facets, ordering
   and the full-text filter run on, as in Backstage's ``search`` table.
 """
@@ -87,9 +88,11 @@ relations = Table(
     "catalog_relations",
     metadata,
     Column("origin_uid", String(36), nullable=False, index=True),
-    Column("source", Text, nullable=False, index=True),
+    Column("source", Text, nullable=False),
     Column("type", String(64), nullable=False),
     Column("target", Text, nullable=False),
+    # Covering: stitching reads (type, target) of many sources without touching the table.
+    Index("ix_catalog_relations_source_type_target", "source", "type", "target"),
     Index("ix_catalog_relations_type_target", "type", "target"),
 )
 
@@ -103,6 +106,26 @@ search = Table(
     Index("ix_catalog_search_key_value", "key", "value", "uid"),
     Index("ix_catalog_search_uid_key", "uid", "key", "value"),  # ordering and deletes by entity
 )
+
+
+state = Table(
+    "catalog_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    # Bumped by every transaction that changes what entity reads answer; read answers cached
+    # under it stay valid exactly as long as it does (in every replica).
+    Column("version", Integer, nullable=False),
+)
+
+
+def read_version(conn: Connection) -> int:
+    return int(conn.execute(select(state.c.version).where(state.c.id == 1)).scalar() or 0)
+
+
+def bump_version(conn: Connection) -> None:
+    """Call last in a writing transaction (on PostgreSQL the row stays locked until commit)."""
+    if conn.execute(update(state).where(state.c.id == 1).values(version=state.c.version + 1)).rowcount == 0:
+        conn.execute(insert(state).values(id=1, version=1))
 
 
 def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
@@ -442,14 +465,28 @@ def filter_clause(any_of: list[dict[str, list[str] | None]]) -> Any:
     return or_(*alternatives) if alternatives else True
 
 
-def full_text_clause(term: str, fields: Sequence[str] | None) -> Any:
-    """``value LIKE %term%`` on the given keys (any key when none), escaping LIKE wildcards."""
+def _full_text_uids(term: str, fields: Sequence[str] | None) -> Any:
     sub = select(search.c.uid).where(
         search.c.value.contains(term.lower(), autoescape=True)
     )
     if fields:
         sub = sub.where(search.c.key.in_([f.lower() for f in fields]))
-    return entities.c.uid.in_(sub)
+    return sub
+
+
+def full_text_clause(term: str, fields: Sequence[str] | None) -> Any:
+    """``value LIKE %term%`` on the given keys (any key when none), escaping LIKE wildcards."""
+    return entities.c.uid.in_(_full_text_uids(term, fields))
+
+
+def full_text_clause_for(conn: Connection, term: str, fields: Sequence[str] | None, most: int = 1000) -> Any:
+    """:func:`full_text_clause`, with the substring scan (the expensive part: every search row of
+    the fields) run once here rather than once for the count and once for the page. Falls back
+    to the subquery when more than ``most`` entities match."""
+    uids = list(conn.execute(_full_text_uids(term, fields).distinct().limit(most + 1)).scalars())
+    if len(uids) > most:
+        return full_text_clause(term, fields)
+    return entities.c.uid.in_(uids)
 
 
 _COLUMN_ORDER = {"kind": entities.c.kind, "metadata.name": entities.c.name,

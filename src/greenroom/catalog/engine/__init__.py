@@ -8,11 +8,11 @@ another core).
 """
 
 from .parallel import ReadAhead
-from .rows import PreparedEntity, PreparedResult, flatten, prepare
 from .processing import default_root, process_location, validate_entity
 from .reader import DefaultReadPolicy, read_documents, read_text, resolve_target
 from .refs import parse_entity_ref, stringify_entity_ref
 from .relations import EXTRA_RELATION_PAIRS, relations_of
+from .rows import PreparedEntity, PreparedResult, flatten, prepare
 from .tree import process_tree
 from .validation import BUILTIN_KINDS, warm_up
 

@@ -76,9 +76,10 @@ def serve() -> None:
             request_id, args = _read(stdin)
         except EOFError:
             return
+        answer: tuple[int, bool, Any]
         try:
             answer = (request_id, True, read_and_prepare(*args))
-        except Exception as e:  # the engine promises data; the caller reads it again itself
+        except Exception as e:  # noqa: BLE001 - the engine promises data; the caller reads it again
             answer = (request_id, False, f"{type(e).__name__}: {e}")
         _write(stdout, answer)
 
@@ -177,7 +178,7 @@ class ReadAhead:
             return None
         try:
             return entry[1].result()
-        except Exception as e:  # the helper died or failed: read it in the caller
+        except Exception as e:  # noqa: BLE001 - the helper died or failed: read it in the caller
             log.warning("catalog.read_ahead_failed: %s", e)
             return None
 

@@ -42,6 +42,11 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_catalog_locations_parent_id'), ['parent_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_catalog_locations_root_id'), ['root_id'], unique=False)
 
+    op.create_table('catalog_state',
+    sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_catalog_state'))
+    )
     op.create_table('catalog_relations',
     sa.Column('origin_uid', sa.String(length=36), nullable=False),
     sa.Column('source', sa.Text(), nullable=False),
@@ -50,7 +55,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('catalog_relations', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_catalog_relations_origin_uid'), ['origin_uid'], unique=False)
-        batch_op.create_index(batch_op.f('ix_catalog_relations_source'), ['source'], unique=False)
+        batch_op.create_index('ix_catalog_relations_source_type_target', ['source', 'type', 'target'], unique=False)
         batch_op.create_index('ix_catalog_relations_type_target', ['type', 'target'], unique=False)
 
     op.create_table('catalog_search',
@@ -105,10 +110,11 @@ def downgrade() -> None:
     op.drop_table('catalog_search')
     with op.batch_alter_table('catalog_relations', schema=None) as batch_op:
         batch_op.drop_index('ix_catalog_relations_type_target')
-        batch_op.drop_index(batch_op.f('ix_catalog_relations_source'))
+        batch_op.drop_index('ix_catalog_relations_source_type_target')
         batch_op.drop_index(batch_op.f('ix_catalog_relations_origin_uid'))
 
     op.drop_table('catalog_relations')
+    op.drop_table('catalog_state')
     with op.batch_alter_table('catalog_locations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_catalog_locations_root_id'))
         batch_op.drop_index(batch_op.f('ix_catalog_locations_parent_id'))
