@@ -35,7 +35,6 @@ from typing import IO
 
 from greenroom.forge.engine.git import GIT_TIMEOUT_SECONDS, GitError, base_env, git_binary
 
-
 _MAX_TRAILER = 1024 * 1024
 
 
@@ -60,7 +59,7 @@ def _inside(path: str, root: str) -> bool:
 def _check_member(member: tarfile.TarInfo, root: str) -> None:
     """Refuse a member that could write or point outside ``root`` (already a real path)."""
     name = member.name
-    if name.startswith("/") or name.startswith("\\") or os.path.isabs(name):
+    if name.startswith(("/", "\\")) or os.path.isabs(name):
         raise UnsafeArchiveError(f"archive member {name!r} has an absolute path")
     if ".." in name.replace("\\", "/").split("/"):
         raise UnsafeArchiveError(f"archive member {name!r} climbs out with '..'")

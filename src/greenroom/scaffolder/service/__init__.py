@@ -16,6 +16,13 @@ until a worker of *this* replica claims the task (the task row is pinned to the 
   field values may be given there under their field names). Backstage behaves the same: it clears
   a task's secrets when the task starts and asks for them on retry.
 
+Template files. A template whose relative ``fetch:*`` urls need its folder gets it on disk through
+``TemplateSources`` (``sources.py``): a template on the built-in git host is exported at its ref
+into ``<tasks>/<id>.template`` when the task is claimed (beside the workspace, removed when the
+task finishes, or by the periodic sweep if the run was lost); dry-runs and the editor use a
+scratch copy for the length of the call. If the files cannot be had, the task fails at once with
+the reason.
+
 Failure behaviour. A worker whose lease expires (process died, machine paused) loses the task:
 ``recover_expired`` (run by every worker at start and periodically) marks it ``failed`` with a
 ``recovered`` event and a completion event, so the user sees why and can retry. Cancellation is a
@@ -27,10 +34,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +52,7 @@ from greenroom.core.config import Settings
 from greenroom.core.db import reading, transaction
 from greenroom.core.errors import ConflictError, InputError, NotFoundError
 from greenroom.core.logs import event as log_event
+from greenroom.forge import service as forge_service
 from greenroom.scaffolder import store
 from greenroom.scaffolder.engine import dryrun
 from greenroom.scaffolder.engine.actions import describe, load_actions
@@ -51,6 +61,7 @@ from greenroom.scaffolder.engine.filters import DEFAULT_INTEGRATIONS, parse_enti
 from greenroom.scaffolder.engine.parameters import apply_defaults, validate_parameters
 from greenroom.scaffolder.model import Action, JsonObject, PublisherPort, TemplateSpec, UrlReaderPort
 from greenroom.scaffolder.service import templates
+from greenroom.scaffolder.service.sources import TemplateFiles, TemplateSources, sweep_scratch
 
 log = logging.getLogger("greenroom.scaffolder")
 
@@ -112,7 +123,8 @@ class ScaffolderService:
                  publisher: PublisherPort | None, *, url_reader: UrlReaderPort | None = None,
                  actions: list[Action] | None = None, lease_seconds: float = 30.0,
                  secret_pin_seconds: float = 600.0, task_timeout_seconds: float = 1800.0,
-                 poll_seconds: float = 0.25, replica_id: str | None = None) -> None:
+                 poll_seconds: float = 0.25, replica_id: str | None = None,
+                 forge: forge_service.ForgeService | None = None) -> None:
         self.engine = engine
         self.settings = settings
         self.catalog = catalog
@@ -130,6 +142,12 @@ class ScaffolderService:
             hosts.update({i.host: kind for i in getattr(settings.integrations, kind)})
         self.expressions = ExpressionEngine(integrations=hosts)
         self._secrets: dict[str, TaskSecrets] = {}
+        # the built-in host, for templates kept there; ForgePublisher already carries it
+        carried = getattr(publisher, "forge", None)
+        if forge is None and isinstance(carried, forge_service.ForgeService):
+            forge = carried
+        self.sources = TemplateSources(settings, forge)
+        self._template_dirs: dict[str, Path] = {}  # task id -> its materialised template files
 
     # -- ports handed to actions ---------------------------------------------------------------
     def services(self) -> dict[str, Any]:
@@ -185,6 +203,7 @@ class ScaffolderService:
         if principal is not None and principal.subject.startswith("user:"):
             user_entity = await self._catalog().get_entity(principal.subject)
         spec = templates.build_task_spec(entity, stored, user_ref, user_entity)
+        self.sources.check(spec["templateInfo"].get("baseUrl"), spec["steps"])
         held = TaskSecrets(dict(secrets or {}), secret_values)
         task_id = str(uuid.uuid4())
         now = time.time()
@@ -317,13 +336,58 @@ class ScaffolderService:
 
     # -- worker side -----------------------------------------------------------------------------
     def claim(self) -> ClaimedTask | None:
-        with transaction(self.engine) as conn:
-            row = store.claim_next(conn, self.replica_id, time.time(), self.lease_seconds)
-        if row is None:
-            return None
-        held = self._secrets.pop(row.id, None) or TaskSecrets()
-        log_event(log, "scaffolder.task_claimed", task=row.id, owner=self.replica_id, attempt=row.attempts)
-        return ClaimedTask(row.id, row.spec, row.created_by, row.attempts, held)
+        """The next open task, leased to this replica, its template files on disk; a task whose
+        files cannot be had is failed here with the reason, and the next one is tried."""
+        while True:
+            with transaction(self.engine) as conn:
+                row = store.claim_next(conn, self.replica_id, time.time(), self.lease_seconds)
+            if row is None:
+                return None
+            held = self._secrets.pop(row.id, None) or TaskSecrets()
+            log_event(log, "scaffolder.task_claimed", task=row.id, owner=self.replica_id, attempt=row.attempts)
+            try:
+                spec = self._with_template_files(row.id, row.spec)
+            except Exception as exc:  # noqa: BLE001 - any failure here is this task's failure
+                message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+                log.warning("scaffolder.template_files_failed", extra={"fields": {"task": row.id}})
+                self.finish(row.id, "failed", {"message": "Run completed with status: failed",
+                                               "error": {"name": "InputError", "message": message}})
+                continue
+            return ClaimedTask(row.id, spec, row.created_by, row.attempts, held)
+
+    def template_dir_for(self, task_id: str) -> Path:
+        """Where a claimed task's template files are materialised: beside its workspace."""
+        return self.workspace_root / f"{task_id}.template"
+
+    def _with_template_files(self, task_id: str, spec: JsonObject) -> JsonObject:
+        """``spec`` as the worker runs it: when the template's files had to be materialised, its
+        ``templateInfo`` points at the local copy (in memory only; the stored spec keeps the URL)."""
+        info = spec.get("templateInfo") or {}
+        scratch = self.template_dir_for(task_id)
+        shutil.rmtree(scratch, ignore_errors=True)  # a leftover of an earlier attempt
+        files = self.sources.materialize(info.get("baseUrl"), info.get("rootUrl"), spec.get("steps") or [],
+                                         scratch)
+        if files.scratch is None or files.base_dir is None or files.repository_root is None:
+            return spec
+        self._template_dirs[task_id] = files.scratch
+        local = {**info, "baseUrl": files.base_dir.as_uri() + "/", "rootUrl": files.repository_root.as_uri() + "/"}
+        return {**spec, "templateInfo": local}
+
+    def _drop_template_files(self, task_id: str) -> None:
+        path = self._template_dirs.pop(task_id, None)
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def sweep_template_files(self) -> None:
+        """Remove materialised template files of runs that ended without ``finish`` (lease lost,
+        shutdown) and, by age, those a stopped process left behind."""
+        for task_id in list(self._template_dirs):
+            with reading(self.engine) as conn:
+                row = store.get_task(conn, task_id)
+            if row is None or row.status != "processing" or row.lease_owner != self.replica_id:
+                self._drop_template_files(task_id)
+        sweep_scratch(self.workspace_root, keep=set(self._template_dirs.values()),
+                      older_than=self.task_timeout_seconds + 2 * self.lease_seconds + 60)
 
     def heartbeat(self, task_id: str) -> tuple[bool, bool]:
         """``(still_ours, cancel_requested)``."""
@@ -338,6 +402,7 @@ class ScaffolderService:
     def finish(self, task_id: str, status: str, body: JsonObject, output: JsonObject | None = None) -> bool:
         with transaction(self.engine) as conn:
             done = store.finish(conn, task_id, self.replica_id, status, body, time.time(), output)
+        self._drop_template_files(task_id)
         log_event(log, "scaffolder.task_finished", task=task_id, status=status, written=done)
         return done
 
@@ -365,6 +430,7 @@ class ScaffolderService:
         for task_id in failed:
             self._secrets.pop(task_id, None)
             log_event(log, "scaffolder.task_recovered", task=task_id, by=self.replica_id)
+        self.sweep_template_files()
         return failed
 
     @staticmethod
@@ -392,9 +458,28 @@ class ScaffolderService:
             raise InputError("values: must be an object")
         if directory_contents is not None and not isinstance(directory_contents, list):
             raise InputError("directoryContents: must be a list of {path, base64Content}")
-        result = await dryrun.dry_run(
-            template, values, directory_contents=directory_contents or [], secrets=secrets,
-            actions=self.actions, services=self.services(), expressions=self.expressions,
-            user_ref=principal.subject if principal else None,
-        )
+        # Without uploaded files, a template registered in the catalog fetches from its own folder
+        # (found from the catalog's entity, never from annotations the client sent).
+        registered = None if directory_contents else await self._registered(template)
+        steps = (template.get("spec") or {}).get("steps") if isinstance(template.get("spec"), Mapping) else []
+        async with self.template_files(registered, steps if isinstance(steps, list) else []) as files:
+            where: dict[str, Any] = ({"base_dir": files.base_dir, "repository_root": files.repository_root}
+                                     if files.base_dir is not None else {"directory_contents": directory_contents or []})
+            result = await dryrun.dry_run(
+                template, values, secrets=secrets, actions=self.actions, services=self.services(),
+                expressions=self.expressions, user_ref=principal.subject if principal else None, **where,
+            )
         return result.as_json()
+
+    async def _registered(self, template: Mapping[str, Any]) -> JsonObject | None:
+        metadata = template.get("metadata")
+        if self.catalog is None or not isinstance(metadata, Mapping) or not metadata.get("name"):
+            return None
+        return await self.catalog.get_entity(f"template:{metadata.get('namespace') or 'default'}/{metadata['name']}")
+
+    def template_files(self, entity: Mapping[str, Any] | None,
+                       steps: Sequence[Any]) -> AbstractAsyncContextManager[TemplateFiles]:
+        """The folder of a catalog Template ``entity`` on disk while the ``async with`` block runs
+        (a scratch copy beside the task workspaces if the template is not a local file)."""
+        base, root = templates.base_urls(entity) if entity is not None else (None, None)
+        return self.sources.files(base, root, steps, self.workspace_root / f"dry-run-{uuid.uuid4().hex}.template")

@@ -7,8 +7,8 @@ the log and, when a step fails, the step and the line of the template it starts 
 
 Where relative fetches resolve. Only a template loaded from the catalog (``template_ref`` given)
 fetches relative to that template's own folder, derived on the server from the entity's
-``managed-by-location`` annotation, exactly as a real run would; the client never names a
-directory. A pasted template without a ref has no folder, so ``./skeleton`` cannot be fetched and
+``managed-by-location`` annotation, exactly as a real run would (a template on the built-in git
+host is exported into a scratch folder for the call); the client never names a directory. A pasted template without a ref has no folder, so ``./skeleton`` cannot be fetched and
 the error says so.
 
 Failure behaviour: every problem is data in the result (``problems``/``error``), never a 500;
@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import yaml
 
@@ -32,7 +31,6 @@ from greenroom.scaffolder.engine import dryrun
 from greenroom.scaffolder.engine.lint import Problem, lint_template
 from greenroom.scaffolder.engine.runner import TaskFailedError
 from greenroom.scaffolder.model import JsonObject, ParameterValidationError
-from greenroom.scaffolder.service import templates
 
 MAX_TEXT = 256 * 1024  # a template larger than this is not something a person pastes
 PREVIEW_BYTES = 64 * 1024  # per file shown in the editor
@@ -81,15 +79,16 @@ def _line_of(text: str, path: list[Any]) -> int | None:
     return int(node.start_mark.line) + 1
 
 
-def _base_dirs(entity: Mapping[str, Any] | None) -> tuple[Path | None, Path | None]:
-    if entity is None:
-        return None, None
-    base, root = templates.base_urls(entity)
-    if not base or not base.startswith("file:"):
-        return None, None
-    base_dir = Path(unquote(urlsplit(base).path))
-    root_dir = Path(unquote(urlsplit(root).path)) if root else base_dir
-    return base_dir, root_dir
+def _steps(text: str) -> list[Any]:
+    """The steps of the Template in ``text`` (best effort: lint reports what is wrong with it)."""
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if isinstance(d, Mapping)]
+    except yaml.YAMLError:
+        return []
+    template = next((d for d in docs if d.get("kind") == "Template"), None)
+    spec = template.get("spec") if template is not None else None
+    steps = spec.get("steps") if isinstance(spec, Mapping) else None
+    return steps if isinstance(steps, list) else []
 
 
 def lint_text(text: str, base_dir: Path | None, known_actions: set[str]) -> list[Problem]:
@@ -135,7 +134,18 @@ async def editor_dry_run(service: Any, text: str, values: Any, template_entity: 
         raise InputError(f"template: longer than {MAX_TEXT // 1024} KiB; paste a single template")
     if not isinstance(values, Mapping):
         raise InputError("values: must be a JSON object, e.g. {\"name\": \"my-service\"}")
-    base_dir, root_dir = _base_dirs(template_entity)
+    try:
+        async with service.template_files(template_entity, _steps(text)) as files:
+            return await _lint_and_run(service, text, values, files.base_dir, files.repository_root, principal)
+    except GreenroomError as exc:  # the template's files could not be had
+        result = EditorResult(problems=lint_text(text, None, set(service.actions)))
+        result.error = exc.message
+        result.error_line = _line_of(text, ["spec", "steps"])
+        return result
+
+
+async def _lint_and_run(service: Any, text: str, values: Mapping[str, Any], base_dir: Path | None,
+                        root_dir: Path | None, principal: Principal | None) -> EditorResult:
     result = EditorResult(problems=lint_text(text, base_dir, set(service.actions)))
     errors = [p for p in result.problems if p.severity == "error"]
     if errors:
