@@ -275,3 +275,18 @@ def test_a_template_on_another_host_fetches_files_but_not_folders(env: tuple[Ser
     message = r.json()["error"]["message"]
     assert "step 'fetch' (fetch:template) fetches a directory ('./skeleton')" in message
     assert "built-in git host" in message and "file location" in message
+
+
+def test_leftover_template_copies_are_swept_by_age_only(tmp_path: Path) -> None:
+    from greenroom.scaffolder.service.sources import sweep_scratch
+
+    old, fresh, workspace = tmp_path / "a.template", tmp_path / "b.template", tmp_path / "c"
+    for d in (old, fresh, workspace):
+        (d / "skeleton").mkdir(parents=True)
+    hour_ago = time.time() - 3600
+    for d in (old, workspace):
+        os.utime(d, (hour_ago, hour_ago))
+    assert sweep_scratch(tmp_path, keep=set(), older_than=1800) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.template", "c"]
+    os.utime(fresh, (hour_ago, hour_ago))
+    assert sweep_scratch(tmp_path, keep={fresh}, older_than=1800) == 0, "a copy in use is kept"

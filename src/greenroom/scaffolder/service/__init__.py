@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
 import socket
 import time
 import uuid
@@ -61,7 +60,7 @@ from greenroom.scaffolder.engine.filters import DEFAULT_INTEGRATIONS, parse_enti
 from greenroom.scaffolder.engine.parameters import apply_defaults, validate_parameters
 from greenroom.scaffolder.model import Action, JsonObject, PublisherPort, TemplateSpec, UrlReaderPort
 from greenroom.scaffolder.service import templates
-from greenroom.scaffolder.service.sources import TemplateFiles, TemplateSources, sweep_scratch
+from greenroom.scaffolder.service.sources import TaskTemplateFiles, TemplateFiles, TemplateSources
 
 log = logging.getLogger("greenroom.scaffolder")
 
@@ -147,7 +146,7 @@ class ScaffolderService:
         if forge is None and isinstance(carried, forge_service.ForgeService):
             forge = carried
         self.sources = TemplateSources(settings, forge)
-        self._template_dirs: dict[str, Path] = {}  # task id -> its materialised template files
+        self.task_files = TaskTemplateFiles(self.sources, self.workspace_root)
 
     # -- ports handed to actions ---------------------------------------------------------------
     def services(self) -> dict[str, Any]:
@@ -346,7 +345,7 @@ class ScaffolderService:
             held = self._secrets.pop(row.id, None) or TaskSecrets()
             log_event(log, "scaffolder.task_claimed", task=row.id, owner=self.replica_id, attempt=row.attempts)
             try:
-                spec = self._with_template_files(row.id, row.spec)
+                spec = self.task_files.prepare(row.id, row.spec)
             except Exception as exc:  # noqa: BLE001 - any failure here is this task's failure
                 message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
                 log.warning("scaffolder.template_files_failed", extra={"fields": {"task": row.id}})
@@ -355,39 +354,15 @@ class ScaffolderService:
                 continue
             return ClaimedTask(row.id, spec, row.created_by, row.attempts, held)
 
-    def template_dir_for(self, task_id: str) -> Path:
-        """Where a claimed task's template files are materialised: beside its workspace."""
-        return self.workspace_root / f"{task_id}.template"
-
-    def _with_template_files(self, task_id: str, spec: JsonObject) -> JsonObject:
-        """``spec`` as the worker runs it: when the template's files had to be materialised, its
-        ``templateInfo`` points at the local copy (in memory only; the stored spec keeps the URL)."""
-        info = spec.get("templateInfo") or {}
-        scratch = self.template_dir_for(task_id)
-        shutil.rmtree(scratch, ignore_errors=True)  # a leftover of an earlier attempt
-        files = self.sources.materialize(info.get("baseUrl"), info.get("rootUrl"), spec.get("steps") or [],
-                                         scratch)
-        if files.scratch is None or files.base_dir is None or files.repository_root is None:
-            return spec
-        self._template_dirs[task_id] = files.scratch
-        local = {**info, "baseUrl": files.base_dir.as_uri() + "/", "rootUrl": files.repository_root.as_uri() + "/"}
-        return {**spec, "templateInfo": local}
-
-    def _drop_template_files(self, task_id: str) -> None:
-        path = self._template_dirs.pop(task_id, None)
-        if path is not None:
-            shutil.rmtree(path, ignore_errors=True)
-
     def sweep_template_files(self) -> None:
         """Remove materialised template files of runs that ended without ``finish`` (lease lost,
         shutdown) and, by age, those a stopped process left behind."""
-        for task_id in list(self._template_dirs):
+        def ours(task_id: str) -> bool:
             with reading(self.engine) as conn:
                 row = store.get_task(conn, task_id)
-            if row is None or row.status != "processing" or row.lease_owner != self.replica_id:
-                self._drop_template_files(task_id)
-        sweep_scratch(self.workspace_root, keep=set(self._template_dirs.values()),
-                      older_than=self.task_timeout_seconds + 2 * self.lease_seconds + 60)
+            return row is not None and row.status == "processing" and row.lease_owner == self.replica_id
+
+        self.task_files.sweep(ours, older_than=self.task_timeout_seconds + 2 * self.lease_seconds + 60)
 
     def heartbeat(self, task_id: str) -> tuple[bool, bool]:
         """``(still_ours, cancel_requested)``."""
@@ -402,7 +377,7 @@ class ScaffolderService:
     def finish(self, task_id: str, status: str, body: JsonObject, output: JsonObject | None = None) -> bool:
         with transaction(self.engine) as conn:
             done = store.finish(conn, task_id, self.replica_id, status, body, time.time(), output)
-        self._drop_template_files(task_id)
+        self.task_files.drop(task_id)
         log_event(log, "scaffolder.task_finished", task=task_id, status=status, written=done)
         return done
 

@@ -30,7 +30,7 @@ import posixpath
 import re
 import shutil
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,6 +248,46 @@ class TemplateSources:
             except httpx.HTTPError as exc:
                 raise InputError(f"step {fetch.step_id!r} ({fetch.action}): cannot fetch {url}: {exc}") from None
         raise InputError(f"step {fetch.step_id!r}: {url}: more than {MAX_REDIRECTS} redirects")
+
+
+class TaskTemplateFiles:
+    """The materialised template files of the tasks this replica runs: ``<tasks>/<id>.template``,
+    beside each task's workspace. Created when a task is claimed, dropped when it finishes."""
+
+    def __init__(self, sources: TemplateSources, root: Path) -> None:
+        self.sources = sources
+        self.root = root
+        self._dirs: dict[str, Path] = {}
+
+    def path_for(self, task_id: str) -> Path:
+        return self.root / f"{task_id}.template"
+
+    def prepare(self, task_id: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """``spec`` as the worker runs it: when the template's files had to be materialised, its
+        ``templateInfo`` points at the local copy (in memory only; the stored spec keeps the URL).
+        Blocking; raises like ``TemplateSources.materialize``."""
+        info = spec.get("templateInfo") or {}
+        scratch = self.path_for(task_id)
+        shutil.rmtree(scratch, ignore_errors=True)  # a leftover of an earlier attempt
+        files = self.sources.materialize(info.get("baseUrl"), info.get("rootUrl"), spec.get("steps") or [],
+                                         scratch)
+        if files.scratch is None or files.base_dir is None or files.repository_root is None:
+            return dict(spec)
+        self._dirs[task_id] = files.scratch
+        local = {**info, "baseUrl": files.base_dir.as_uri() + "/", "rootUrl": files.repository_root.as_uri() + "/"}
+        return {**spec, "templateInfo": local}
+
+    def drop(self, task_id: str) -> None:
+        path = self._dirs.pop(task_id, None)
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def sweep(self, still_running: Callable[[str], bool], *, older_than: float) -> None:
+        """Drop the files of tasks no longer running here, then stale ``*.template`` leftovers."""
+        for task_id in list(self._dirs):
+            if not still_running(task_id):
+                self.drop(task_id)
+        sweep_scratch(self.root, keep=set(self._dirs.values()), older_than=older_than)
 
 
 def _common_dir(a: str, b: str) -> str:
