@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -31,6 +32,7 @@ log = logging.getLogger("greenroom.app")
 
 # Paths that need no identity: health, sign-in and static assets.
 PUBLIC_PREFIXES = ("/healthz", "/readyz", "/static/", "/signin", "/favicon.ico")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 @dataclass
@@ -90,7 +92,10 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
 
     @app.middleware("http")
     async def identify(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        rid = request.headers.get("x-request-id") or new_request_id()
+        # A caller's id is echoed in the response and every log line: only a short, plain token.
+        rid = request.headers.get("x-request-id", "")
+        if not _REQUEST_ID.fullmatch(rid):
+            rid = new_request_id()
         logs.request_id.set(rid)
         path = request.url.path
         principal: Principal | None = None
@@ -143,6 +148,16 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("http.unhandled", extra={"fields": {"path": request.url.path}})
         return error_response(request, 500, "Error", "Internal error; see the server log")
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def _unpaired_surrogate(request: Request, exc: UnicodeEncodeError) -> Response:
+        # JSON may spell an unpaired UTF-16 surrogate ("\ud800"); Python decodes it into a str
+        # that no UTF-8 store, log or response can hold. That is the caller's text, not our fault.
+        if exc.reason == "surrogates not allowed":
+            return error_response(request, 400, "InputError",
+                                  "request text contains an unpaired UTF-16 surrogate such as \\ud800; "
+                                  "send valid Unicode")
+        return await _unexpected(request, exc)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -18,6 +18,15 @@ router = APIRouter(tags=["catalog"])
 
 MAX_LIMIT = 10_000
 MAX_FILTER_PARAMS = 50
+# Bounds on what one query may ask for. Each filter key, alternative and order field becomes a
+# condition or join in one SQL statement (SQLite refuses expression trees deeper than 1000, and
+# ordering costs grow with every field), and a JSON predicate's $all over $any multiplies its
+# alternatives: without these a single request can hold a worker for minutes or exhaust memory.
+MAX_FILTER_KEYS = 50
+MAX_ORDER_FIELDS = 20
+MAX_PREDICATE_DEPTH = 16
+# Offsets are sent to the database as a 64-bit integer; past any real catalog's size anyway.
+MAX_OFFSET = 2**31 - 1
 
 
 def _svc(request: Request) -> CatalogService:
@@ -53,6 +62,8 @@ def parse_filters(values: list[str]) -> list[dict[str, list[str] | None]]:
                 continue
             current = all_of.get(key)
             all_of[key] = (current or []) + [value]
+            if len(all_of) > MAX_FILTER_KEYS:
+                raise InputError(f"Invalid filter: more than {MAX_FILTER_KEYS} keys in one filter parameter")
         if all_of:
             out.append(all_of)
     return out
@@ -64,6 +75,8 @@ def parse_fields(values: list[str]) -> list[str] | None:
 
 
 def parse_order(values: list[str]) -> list[tuple[str, str]]:
+    if len(values) > MAX_ORDER_FIELDS:
+        raise InputError(f"too many orderField parameters ({len(values)}); at most {MAX_ORDER_FIELDS}")
     out = []
     for v in values:
         field, _, direction = v.partition(",")
@@ -79,8 +92,8 @@ def parse_limit(raw: Any, default: int | None) -> int | None:
         return default
     try:
         value = int(raw)
-    except (TypeError, ValueError):
-        raise InputError(f"Invalid limit '{raw}'; must be a whole number") from None
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"Invalid limit '{str(raw)[:40]}'; must be a whole number") from None
     if value < 0 or value > MAX_LIMIT:
         raise InputError(f"Invalid limit {value}; must be between 0 and {MAX_LIMIT}")
     return value
@@ -91,10 +104,10 @@ def parse_offset(raw: Any) -> int:
         return 0
     try:
         value = int(raw)
-    except (TypeError, ValueError):
-        raise InputError(f"Invalid offset '{raw}'; must be a whole number") from None
-    if value < 0:
-        raise InputError(f"Invalid offset {value}; must not be negative")
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"Invalid offset '{str(raw)[:40]}'; must be a whole number") from None
+    if value < 0 or value > MAX_OFFSET:
+        raise InputError(f"Invalid offset {value}; must be between 0 and {MAX_OFFSET}")
     return value
 
 
@@ -116,35 +129,74 @@ def decode_cursor(cursor: str) -> tuple[EntityQuery, int]:
             full_text_fields=body.get("tf"),
             offset=int(body["off"]),
         )
-        if q.offset < 0 or any(d not in ("asc", "desc") for _, d in q.order):
+        if not 0 <= q.offset <= MAX_OFFSET or any(d not in ("asc", "desc") for _, d in q.order):
             raise ValueError
+        _check_query_shape(q)
         return q, int(body.get("total", 0))
-    except (binascii.Error, ValueError, KeyError, TypeError, AttributeError, orjson.JSONDecodeError):
+    except (binascii.Error, ValueError, KeyError, TypeError, AttributeError, OverflowError,
+            orjson.JSONDecodeError, InputError):
         raise InputError("Malformed cursor; use the nextCursor or prevCursor of a previous response") from None
 
 
-def predicate_to_filters(query: Any) -> list[dict[str, list[str] | None]]:
+def _check_query_shape(q: EntityQuery) -> None:
+    """A decoded cursor carries filters and order as data: hold it to the bounds of a request."""
+    if len(q.filters) > MAX_FILTER_PARAMS or any(len(alt) > MAX_FILTER_KEYS for alt in q.filters):
+        raise ValueError
+    if len(q.order) > MAX_ORDER_FIELDS:
+        raise ValueError
+    if q.full_text_fields is not None and not _strings(q.full_text_fields):
+        raise ValueError
+    if q.full_text_term is not None and not isinstance(q.full_text_term, str):
+        raise ValueError
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def predicate_to_filters(query: Any, depth: int = 0) -> list[dict[str, list[str] | None]]:
     """The JSON ``query`` of POST by-query/facets/by-refs: ``{key: value}``, ``{key: {$in: [...]}}``,
-    ``{key: {$exists: true}}``, combined with ``$all`` / ``$any``."""
+    ``{key: {$exists: true}}``, combined with ``$all`` / ``$any``. The result is a disjunction of
+    conjunctions, bounded like the GET form (``MAX_FILTER_PARAMS`` alternatives of at most
+    ``MAX_FILTER_KEYS`` keys); nesting deeper than ``MAX_PREDICATE_DEPTH`` is refused."""
     if query in (None, {}):
         return []
     if not isinstance(query, dict):
         raise InputError("query: must be an object such as {\"kind\": \"component\"}")
+    if depth > MAX_PREDICATE_DEPTH:
+        raise InputError(f"query: nested deeper than {MAX_PREDICATE_DEPTH} levels of $all/$any")
+
+    def bounded(alts: list[dict[str, list[str] | None]]) -> list[dict[str, list[str] | None]]:
+        if len(alts) > MAX_FILTER_PARAMS:
+            raise InputError(f"query: expands to more than {MAX_FILTER_PARAMS} alternatives; "
+                             "simplify the $any branches")
+        if any(len(a) > MAX_FILTER_KEYS for a in alts):
+            raise InputError(f"query: more than {MAX_FILTER_KEYS} keys in one alternative")
+        return alts
+
+    def subqueries(key: str, val: Any) -> list[Any]:
+        if not isinstance(val, list):
+            raise InputError(f"query: {key} takes an array of objects, e.g. {{\"{key}\": [{{\"kind\": \"api\"}}]}}")
+        return val
 
     def conj(obj: dict[str, Any]) -> list[dict[str, list[str] | None]]:
+        if len(obj) > MAX_FILTER_KEYS:
+            raise InputError(f"query: more than {MAX_FILTER_KEYS} keys in one object")
         alts: list[dict[str, list[str] | None]] = [{}]
         for key, val in obj.items():
             if key == "$all":
-                for sub in val:
-                    sub_alts = predicate_to_filters(sub)
-                    alts = [{**a, **s} for a in alts for s in (sub_alts or [{}])]
+                for sub in subqueries(key, val):
+                    sub_alts = predicate_to_filters(sub, depth + 1)
+                    alts = bounded([{**a, **s} for a in alts for s in (sub_alts or [{}])])
             elif key == "$any":
-                sub_alts = [s for sub in val for s in predicate_to_filters(sub)]
-                alts = [{**a, **s} for a in alts for s in (sub_alts or [{}])]
+                sub_alts = bounded([s for sub in subqueries(key, val) for s in predicate_to_filters(sub, depth + 1)])
+                alts = bounded([{**a, **s} for a in alts for s in (sub_alts or [{}])])
             elif key.startswith("$"):
                 raise InputError(f"query: operator {key} is not supported; use $all, $any, $in, $exists")
             elif isinstance(val, dict):
                 if "$in" in val:
+                    if not isinstance(val["$in"], list):
+                        raise InputError(f"query: {key}: $in takes an array of values")
                     vals = [str(v) for v in val["$in"]]
                     alts = [{**a, key: vals} for a in alts]
                 elif val.get("$exists") is True:
@@ -153,7 +205,7 @@ def predicate_to_filters(query: Any) -> list[dict[str, list[str] | None]]:
                     raise InputError(f"query: {key}: use a value, {{$in: [...]}} or {{$exists: true}}")
             else:
                 alts = [{**a, key: [str(val).lower() if isinstance(val, bool) else str(val)]} for a in alts]
-        return alts
+        return bounded(alts)
 
     return conj(query)
 
@@ -168,6 +220,8 @@ def list_entities(request: Request, filter: list[str] = Query(default=[]),
     if after:
         q, _ = decode_cursor(after)
     else:
+        if len(order) > MAX_ORDER_FIELDS:
+            raise InputError(f"too many order parameters ({len(order)}); at most {MAX_ORDER_FIELDS}")
         q = EntityQuery(filters=parse_filters(filter), order=[
             (o.partition(":")[2] or o, o.partition(":")[0] if ":" in o else "asc") for o in order])
         q.offset = parse_offset(offset)
@@ -217,18 +271,34 @@ def query_entities_post(request: Request, body: dict[str, Any] | None = Body(def
         q, _ = decode_cursor(str(body["cursor"]))
     else:
         full = body.get("fullTextFilter") or {}
+        order_by = body.get("orderBy") or []
+        if not isinstance(full, dict) or not (full.get("fields") is None or _strings(full["fields"])):
+            raise InputError("fullTextFilter: must be an object {term, fields}, fields an array of strings")
+        if not isinstance(order_by, list) or not all(isinstance(o, dict) for o in order_by):
+            raise InputError("orderBy: must be an array of {field, order} objects")
+        if len(order_by) > MAX_ORDER_FIELDS:
+            raise InputError(f"orderBy: at most {MAX_ORDER_FIELDS} fields")
         q = EntityQuery(
             filters=predicate_to_filters(body.get("query")),
-            order=[(str(o.get("field")), str(o.get("order", "asc"))) for o in body.get("orderBy") or []],
+            order=[(str(o.get("field")), str(o.get("order", "asc"))) for o in order_by],
             full_text_term=(str(full.get("term") or "").strip() or None),
             full_text_fields=full.get("fields"),
             offset=parse_offset(body.get("offset")),
         )
         if any(d not in ("asc", "desc") or not f for f, d in q.order):
             raise InputError("orderBy: each item needs a field and order asc or desc")
-    q.fields = body.get("fields") or None
+    q.fields = _body_fields(body)
     q.limit = parse_limit(body.get("limit"), 20)
     return _query_response(_svc(request), q, body.get("totalItems") != "exclude")
+
+
+def _body_fields(body: dict[str, Any]) -> list[str] | None:
+    fields = body.get("fields")
+    if fields in (None, []):
+        return None
+    if not _strings(fields):
+        raise InputError("fields: must be an array of field paths such as [\"kind\", \"metadata.name\"]")
+    return list(fields)
 
 
 @router.post("/entities/by-refs", summary="Get a batch of entities by ref")
@@ -239,8 +309,8 @@ def entities_by_refs(request: Request, body: dict[str, Any] = Body(...),
         raise InputError("entityRefs: required; give an array of entity ref strings")
     if len(refs) > MAX_LIMIT:
         raise InputError(f"entityRefs: at most {MAX_LIMIT} refs per request")
-    fields = body.get("fields")
-    return _json({"items": _svc(request).by_refs(refs, fields if isinstance(fields, list) else None, raw=True)})
+    fields = _body_fields(body)
+    return _json({"items": _svc(request).by_refs(refs, fields, raw=True)})
 
 
 @router.get("/entities/by-name/{kind}/{namespace}/{name}", summary="Get an entity by its name")
@@ -333,6 +403,8 @@ def query_locations(request: Request, body: dict[str, Any] | None = Body(default
     if body.get("cursor"):
         try:
             offset = int(base64.urlsafe_b64decode(str(body["cursor"]) + "==").decode())
+            if offset < 0:
+                raise ValueError
         except (ValueError, binascii.Error):
             raise InputError("Malformed cursor") from None
     page = rows[offset:offset + limit]

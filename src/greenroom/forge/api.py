@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from greenroom.auth.model import Principal
 from greenroom.core.errors import AuthenticationError, NotFoundError
@@ -75,6 +75,17 @@ class RepositoryCreate(_Schema):
     name: str = Field(description="Repository name, without '.git'.")
     description: str = ""
     defaultBranch: str = "main"
+
+    @field_validator("org", "name", "description", "defaultBranch")
+    @classmethod
+    def _unicode(cls, value: str) -> str:
+        # Checked before anything is written: an unpaired surrogate ("\ud800" in JSON) would
+        # otherwise fail half-way, after the repository directory exists.
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("contains an unpaired UTF-16 surrogate; send valid Unicode") from None
+        return value
 
 
 class TreeEntryOut(_Schema):

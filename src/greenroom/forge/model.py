@@ -237,7 +237,7 @@ def decode_cursor(cursor: str) -> tuple[str, int]:
         head, _, skip = raw.partition(":")
         if looks_like_sha(head) and skip.isdigit():
             return head, int(skip)
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError):  # ValueError: not ASCII, or not UTF-8 once decoded
         pass
     raise InputError("cursor: not a cursor this API returned; start again without it")
 

@@ -99,11 +99,15 @@ class LocalStorage:
         candidate = (site / rel).resolve()
         if not candidate.is_relative_to(site.resolve()):
             raise InputError(f"docs path {path!r} must stay inside the site")
-        if candidate.is_dir():
-            candidate = candidate / "index.html"
-            rel = f"{rel}/index.html".lstrip("/")
-        if not candidate.is_file():
-            raise NotFoundError(f"No file {rel} in the docs of {triple.ref}")
+        try:
+            if candidate.is_dir():
+                candidate = candidate / "index.html"
+                rel = f"{rel}/index.html".lstrip("/")
+            found = candidate.is_file()
+        except OSError:  # e.g. a name longer than the file system allows: no such file either
+            found = False
+        if not found:
+            raise NotFoundError(f"No file {rel[:200]} in the docs of {triple.ref}")
         return candidate.read_bytes(), content_type(rel)
 
     def has_site(self, triple: EntityTriple) -> bool:

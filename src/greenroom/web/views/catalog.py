@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse, RedirectResponse
 
-from greenroom.core.errors import NotFoundError
+from greenroom.core.errors import InputError, NotFoundError
 from greenroom.web.engine.text import highlight, to_yaml
 from greenroom.web.model import FORWARD, entity_ref
 from greenroom.web.service.catalog import FILTER_LABELS, GRAPH_TYPES, SORTS, ListParams
@@ -19,11 +19,17 @@ router = APIRouter(route_class=PageRoute)
 ORPHAN = "backstage.io/orphan"
 SOURCE = "backstage.io/source-location"
 MANAGED_BY = "backstage.io/managed-by-location"
+MAX_VALUES_PER_FILTER = 50
 
 
 @router.get("/catalog")
 def catalog_list(request: Request) -> Response:
     multi = {k: request.query_params.getlist(k) for k in request.query_params}
+    # Every chip links to the list without itself, so the page grows with the square of the
+    # values: a few thousand repeated parameters would render hundreds of megabytes.
+    crowded = next((k for k, v in multi.items() if len(v) > MAX_VALUES_PER_FILTER), None)
+    if crowded is not None:
+        raise InputError(f"{crowded}: at most {MAX_VALUES_PER_FILTER} values at once; remove some filters")
     p = ListParams.from_query(multi)
     data = pages(request).list_page(p)
     kinds = [k.lower() for k in p.filters.get("kind", [])]

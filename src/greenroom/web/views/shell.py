@@ -123,9 +123,16 @@ def search(request: Request, q: str = "", type: str = "all", cursor: str | None 
 @router.get("/static/{path:path}")
 def static(path: str) -> Response:
     root = STATIC.resolve()
-    target = (root / path).resolve()
-    if root not in target.parents or not target.is_file() or any(p.startswith(".") for p in Path(path).parts):
-        raise NotFoundError(f"No static file {path!r}")
+    missing = NotFoundError(f"No static file {path[:200]!r}")
+    if "\0" in path or any(p.startswith(".") for p in Path(path).parts):
+        raise missing
+    try:
+        target = (root / path).resolve()
+        found = root in target.parents and target.is_file()
+    except OSError:  # a name the file system can't hold (too long) names no asset either
+        found = False
+    if not found:
+        raise missing
     return FileResponse(target)
 
 
