@@ -183,6 +183,7 @@ class CatalogService:
         self._pending_removed: set[str] = set()
         self._dispatcher: threading.Thread | None = None
         self._working = 0  # process_tree/process_due calls running in this process
+        self._trees = 0  # process_tree calls running in this process
         self._cache = _AnswerCache()
         self._flushing = False
 
@@ -208,15 +209,17 @@ class CatalogService:
                 self._dispatcher.start()
 
     @contextmanager
-    def _busy(self) -> Iterator[None]:
+    def _busy(self, tree: bool = False) -> Iterator[None]:
         """Marks ingestion in progress: listeners wait for it (see :meth:`_dispatch`)."""
         with self._pending_lock:
             self._working += 1
+            self._trees += tree
         try:
             yield
         finally:
             with self._pending_lock:
                 self._working -= 1
+                self._trees -= tree
 
     def _dispatch(self) -> None:
         # While locations are being processed, changes are held back (at most LISTENER_DELAY_S):
@@ -432,7 +435,7 @@ class CatalogService:
         queue = [location_id]
         stop_at = time.monotonic() + deadline_s
         since = time.time()
-        with self._busy(), catalog_engine.ReadAhead() as ahead:
+        with self._busy(tree=True), catalog_engine.ReadAhead() as ahead:
             while queue and time.monotonic() < stop_at:
                 current = queue.pop(0)
                 self._process_or_wait(current, since, stop_at, due_only, ahead)
@@ -473,7 +476,14 @@ class CatalogService:
                 return  # nobody holds it and it is fresh: someone did the work
 
     def process_due(self, limit: int = 50) -> int:
-        """Process locations whose refresh is due. Returns how many were processed."""
+        """Process locations whose refresh is due. Returns how many were processed.
+
+        Does nothing while a :meth:`process_tree` runs in this process: the children it finds
+        are due at once, and the tree reads them next (on two cores, with read-ahead); picking
+        them up here too would only make two threads of one process queue for the GIL and the
+        write lock. Other replicas still share the work through leases."""
+        if self._trees:
+            return 0
         with reading(self.engine) as conn:
             ids = store.due_ids(conn, time.time(), limit)
         if not ids:

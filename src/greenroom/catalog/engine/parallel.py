@@ -132,15 +132,23 @@ class _Helper:
             future.set_exception(EOFError("the read-ahead helper stopped"))
 
     def close(self) -> None:
+        """Stop the helper without waiting for it: it exits when its stdin closes (at once, if
+        reads nobody will use are still queued); a daemon thread reaps it."""
         with self.lock:
             busy = bool(self.pending)
-        if busy:  # reads nobody will use: do not wait for them
+        if busy:
             self.proc.kill()
         try:
             if self.proc.stdin is not None:
                 self.proc.stdin.close()
-            self.proc.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
+        except OSError:
+            pass
+        threading.Thread(target=self._reap, name="catalog-read-ahead-reaper", daemon=True).start()
+
+    def _reap(self) -> None:
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
         self.reader.join(timeout=5)
