@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from greenroom import __version__
@@ -98,6 +99,13 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
             rid = new_request_id()
         logs.request_id.set(rid)
         path = request.url.path
+        if "\x00" in path or b"%00" in request.scope.get("query_string", b""):
+            # No name, ref, id or filter holds NUL, and PostgreSQL text can't store it: refuse it
+            # here so every database gives the same answer.
+            message = "the URL contains a NUL character (%00); remove it"
+            if not _is_api(path) and "web" in portal.services:
+                return portal.services["web"].error_page(request, 400, message)  # type: ignore[no-any-return]
+            return error_response(request, 400, "InputError", message)
         principal: Principal | None = None
         try:
             principal = portal.auth.authenticate(
@@ -157,6 +165,14 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
             return error_response(request, 400, "InputError",
                                   "request text contains an unpaired UTF-16 surrogate such as \\ud800; "
                                   "send valid Unicode")
+        return await _unexpected(request, exc)
+
+    @app.exception_handler(DataError)
+    async def _nul_in_text(request: Request, exc: DataError) -> Response:
+        # PostgreSQL text and JSON can't hold U+0000, which JSON bodies may spell "\u0000".
+        if "NUL" in str(exc.orig):
+            return error_response(request, 400, "InputError",
+                                  "request text contains a NUL character (\\u0000); remove it")
         return await _unexpected(request, exc)
 
     @app.get("/healthz", include_in_schema=False)

@@ -27,6 +27,8 @@ MAX_ORDER_FIELDS = 20
 MAX_PREDICATE_DEPTH = 16
 # Offsets are sent to the database as a 64-bit integer; past any real catalog's size anyway.
 MAX_OFFSET = 2**31 - 1
+# A full-text term becomes a LIKE pattern, which SQLite caps at 50,000 bytes.
+MAX_TERM_LENGTH = 1000
 
 
 def _svc(request: Request) -> CatalogService:
@@ -146,12 +148,20 @@ def _check_query_shape(q: EntityQuery) -> None:
         raise ValueError
     if q.full_text_fields is not None and not _strings(q.full_text_fields):
         raise ValueError
-    if q.full_text_term is not None and not isinstance(q.full_text_term, str):
+    if q.full_text_term is not None and (not isinstance(q.full_text_term, str)
+                                         or len(q.full_text_term) > MAX_TERM_LENGTH):
         raise ValueError
 
 
 def _strings(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def parse_term(raw: Any) -> str | None:
+    term = str(raw or "").strip()
+    if len(term) > MAX_TERM_LENGTH:
+        raise InputError(f"full text term: {len(term)} characters; at most {MAX_TERM_LENGTH}")
+    return term or None
 
 
 def predicate_to_filters(query: Any, depth: int = 0) -> list[dict[str, list[str] | None]]:
@@ -172,6 +182,9 @@ def predicate_to_filters(query: Any, depth: int = 0) -> list[dict[str, list[str]
                              "simplify the $any branches")
         if any(len(a) > MAX_FILTER_KEYS for a in alts):
             raise InputError(f"query: more than {MAX_FILTER_KEYS} keys in one alternative")
+        # Every value is a bound parameter; PostgreSQL takes at most 65,535 per statement.
+        if sum(len(v) for a in alts for v in a.values() if v) > MAX_LIMIT:
+            raise InputError(f"query: more than {MAX_LIMIT} values in all; split the query")
         return alts
 
     def subqueries(key: str, val: Any) -> list[Any]:
@@ -256,7 +269,7 @@ def query_entities(request: Request, filter: list[str] = Query(default=[]),
         q, _ = decode_cursor(cursor)
     else:
         q = EntityQuery(filters=parse_filters(filter), order=parse_order(orderField),
-                        full_text_term=(fullTextFilterTerm or "").strip() or None,
+                        full_text_term=parse_term(fullTextFilterTerm),
                         full_text_fields=parse_fields(fullTextFilterFields),
                         offset=parse_offset(offset))
     q.fields = parse_fields(fields)
@@ -281,7 +294,7 @@ def query_entities_post(request: Request, body: dict[str, Any] | None = Body(def
         q = EntityQuery(
             filters=predicate_to_filters(body.get("query")),
             order=[(str(o.get("field")), str(o.get("order", "asc"))) for o in order_by],
-            full_text_term=(str(full.get("term") or "").strip() or None),
+            full_text_term=parse_term(full.get("term")),
             full_text_fields=full.get("fields"),
             offset=parse_offset(body.get("offset")),
         )

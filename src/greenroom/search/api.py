@@ -19,6 +19,9 @@ from greenroom.search.service import MAX_SUGGESTIONS, SearchService
 router = APIRouter()
 
 _INDEXED = re.compile(r"^(?P<base>[A-Za-z_]+)((?:\[[^\[\]]*\])*)$")
+# Each filter field is one more condition in the search query (SQLite stops at an expression
+# depth of 1000); more fields than any page shows is a mistake or an attack.
+MAX_FILTER_FIELDS = 50
 _PART = re.compile(r"\[([^\[\]]*)\]")
 
 
@@ -55,6 +58,8 @@ def parse_query(request: Request) -> dict[str, Any]:
             if len(parts) > 2 or (len(parts) == 2 and parts[1] and not parts[1].isdigit()):
                 raise InputError(f"{key}: nested filters are not supported; use filters[{parts[0]}]=…")
             out["filters"].setdefault(parts[0], []).append(value)
+            if len(out["filters"]) > MAX_FILTER_FIELDS:
+                raise InputError(f"filters: at most {MAX_FILTER_FIELDS} fields at once")
         elif not parts and base in ("term", "pageCursor", "pageLimit", "limit"):
             out[base] = value
     return out
