@@ -25,6 +25,8 @@ from greenroom.scaffolder.service import ScaffolderService
 router = APIRouter()
 
 LONG_POLL_SECONDS = 30.0  # RFC 6202's recommendation, as Backstage
+MAX_OFFSET = 2**31 - 1  # databases take 64-bit offsets; no task list is longer than this
+MAX_EVENT_ID = 2**63 - 1  # event ids are 64-bit database integers
 
 
 class ScaffoldRequest(BaseModel):
@@ -80,7 +82,7 @@ async def list_tasks(
     createdBy: list[str] | None = Query(None),  # noqa: B008 - FastAPI's way to declare list params
     status: list[str] | None = Query(None),  # noqa: B008
     limit: int | None = Query(None, ge=0, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     order: list[str] | None = Query(None),  # noqa: B008
 ) -> dict[str, Any]:
     return await _service(request).list_tasks(created_by=createdBy, status=status, limit=limit, offset=offset,
@@ -93,12 +95,14 @@ async def get_task(request: Request, taskId: str) -> dict[str, Any]:
 
 
 @router.get("/v2/tasks/{taskId}/events", summary="Events after an id (long poll)")
-async def task_events(request: Request, taskId: str, after: int | None = None) -> list[dict[str, Any]]:
+async def task_events(request: Request, taskId: str,
+                      after: int | None = Query(None, ge=-MAX_EVENT_ID, le=MAX_EVENT_ID)) -> list[dict[str, Any]]:
     return await _service(request).events(taskId, after, wait_seconds=LONG_POLL_SECONDS)
 
 
 @router.get("/v2/tasks/{taskId}/eventstream", summary="Events as server-sent events", response_model=None)
-async def task_eventstream(request: Request, taskId: str, after: int | None = None) -> StreamingResponse:
+async def task_eventstream(request: Request, taskId: str,
+                           after: int | None = Query(None, ge=-MAX_EVENT_ID, le=MAX_EVENT_ID)) -> StreamingResponse:
     service = _service(request)
     last_id = request.headers.get("last-event-id")
     if after is None and last_id:
