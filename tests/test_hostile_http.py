@@ -384,6 +384,29 @@ def test_a_refused_repository_leaves_nothing_behind(target: Target) -> None:
     assert target.server.client.get("/api/forge/repositories/acme/half").status_code == 404
 
 
+def test_dry_run_file_count_is_bounded(target: Target) -> None:
+    body = json.dumps({"template": {"apiVersion": "scaffolder.backstage.io/v1beta3", "kind": "Template",
+                                    "metadata": {"name": "x"}, "spec": {"steps": []}},
+                       "values": {}, "directoryContents": [{"path": f"f{i}", "base64Content": ""}
+                                                           for i in range(20_000)]}).encode()
+    check(send(target.port, b"POST", b"/api/scaffolder/v2/dry-run", (AUTH, JSON), body),
+          b"/api/scaffolder/v2/dry-run", "4xx", b"POST")
+
+
+def test_template_editor_refuses_a_yaml_alias_bomb(target: Target) -> None:
+    """Nine aliases of nine aliases, eight deep: 43 million values from a dozen lines."""
+    bomb = ("apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata:\n  name: bomb\n"
+            "spec:\n  steps: []\n  a0: &a0 [x, x, x, x, x, x, x, x, x]\n"
+            + "".join(f"  a{i + 1}: &a{i + 1} [{', '.join([f'*a{i}'] * 9)}]\n" for i in range(8)))
+    url = target.server.url
+    with httpx.Client(base_url=url, timeout=30, headers={"Origin": url}) as browser:
+        assert browser.post("/signin/token", data={"token": TOKEN}).status_code == 303
+        started = time.monotonic()
+        page = browser.post("/create/edit", data={"text": bomb, "values": "{}"})
+    assert time.monotonic() - started < SLOW_S
+    assert page.status_code == 400 and "aliases" in page.text
+
+
 # --- headers ------------------------------------------------------------------------------------
 
 MB = 1 << 20

@@ -27,6 +27,7 @@ router = APIRouter()
 LONG_POLL_SECONDS = 30.0  # RFC 6202's recommendation, as Backstage
 MAX_OFFSET = 2**31 - 1  # databases take 64-bit offsets; no task list is longer than this
 MAX_EVENT_ID = 2**63 - 1  # event ids are 64-bit database integers
+MAX_DRY_RUN_FILES = 5000
 
 
 class ScaffoldRequest(BaseModel):
@@ -43,7 +44,8 @@ class DryRunRequest(BaseModel):
     template: Any
     values: dict[str, Any]
     secrets: dict[str, str] | None = None
-    directoryContents: list[dict[str, Any]] = Field(default_factory=list)
+    # Every file is written and rendered: bound the work one request can ask for.
+    directoryContents: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_DRY_RUN_FILES)
 
 
 def _service(request: Request) -> ScaffolderService:

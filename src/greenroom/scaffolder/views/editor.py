@@ -54,6 +54,36 @@ async def _entity(request: Request, ref: str) -> dict[str, Any]:
     return await scaffolder(request).get_template(namespace, "template", name)
 
 
+# Aliases may refer to aliases, so a dozen lines can stand for millions of values ("billion
+# laughs") that every later step walks. The text is measured as it would be expanded, on the node
+# graph where each alias is still one shared node.
+MAX_YAML_NODES = 200_000
+
+
+def _expanded_size(text: str) -> int:
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        sizes[id(node)] = 1  # a recursive alias counts once
+        if isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total = 1 + sum(size(key) + size(value) for key, value in node.value)
+        else:
+            total = 1
+        sizes[id(node)] = total
+        return total
+
+    try:
+        return sum(size(doc) for doc in yaml.compose_all(text))
+    except yaml.YAMLError:
+        return 0  # the dry run reports the syntax error, with its line
+    except RecursionError:
+        return MAX_YAML_NODES + 1
+
+
 @router.get("/create/edit")
 async def editor_page(request: Request, template: str = "") -> Response:
     if not template:
@@ -74,6 +104,10 @@ async def editor_run(request: Request, text: str = Form(""), values: str = Form(
                              error=f"values: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}")
     if not text.strip():
         return await _render(request, status=400, **ctx, error="Paste a template's YAML or load one first.")
+    if _expanded_size(text) > MAX_YAML_NODES:
+        return await _render(request, status=400, **ctx,
+                             error=f"The YAML expands to more than {MAX_YAML_NODES} values through its aliases "
+                                   "(*name); write fewer of them.")
     entity = await _entity(request, template_ref) if template_ref else None
     try:
         result = await editor_dry_run(scaffolder(request), text, parsed, entity, principal(request))
