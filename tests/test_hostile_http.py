@@ -393,6 +393,16 @@ def test_dry_run_file_count_is_bounded(target: Target) -> None:
           b"/api/scaffolder/v2/dry-run", "4xx", b"POST")
 
 
+def test_catalog_refuses_a_yaml_alias_bomb(target: Target, tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: bomb\nspec:\n"
+                    "  a0: &a0 [x, x, x, x, x, x, x, x, x]\n"
+                    + "".join(f"  a{i + 1}: &a{i + 1} [{', '.join([f'*a{i}'] * 9)}]\n" for i in range(8)))
+    body = json.dumps({"type": "file", "target": str(bomb)}).encode()
+    check(send(target.port, b"POST", b"/api/catalog/locations?dryRun=true", (AUTH, JSON), body),
+          b"/api/catalog/locations", "4xx", b"POST")
+
+
 def test_template_editor_refuses_a_yaml_alias_bomb(target: Target) -> None:
     """Nine aliases of nine aliases, eight deep: 43 million values from a dozen lines."""
     bomb = ("apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata:\n  name: bomb\n"
