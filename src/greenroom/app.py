@@ -99,12 +99,14 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
             rid = new_request_id()
         logs.request_id.set(rid)
         path = request.url.path
-        if "\x00" in path or b"%00" in request.scope.get("query_string", b""):
+        nul_in_path = "\x00" in path
+        if nul_in_path or b"%00" in request.scope.get("query_string", b""):
             # No name, ref, id or filter holds NUL, and PostgreSQL text can't store it: refuse it
-            # here so every database gives the same answer.
+            # here so every database gives the same answer. A page at such a path can't exist.
             message = "the URL contains a NUL character (%00); remove it"
             if not _is_api(path) and "web" in portal.services:
-                return portal.services["web"].error_page(request, 400, message)  # type: ignore[no-any-return]
+                status = 404 if nul_in_path else 400
+                return portal.services["web"].error_page(request, status, message)  # type: ignore[no-any-return]
             return error_response(request, 400, "InputError", message)
         principal: Principal | None = None
         try:
@@ -171,8 +173,10 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     async def _nul_in_text(request: Request, exc: DataError) -> Response:
         # PostgreSQL text and JSON can't hold U+0000, which JSON bodies may spell "\u0000".
         if "NUL" in str(exc.orig):
-            return error_response(request, 400, "InputError",
-                                  "request text contains a NUL character (\\u0000); remove it")
+            message = "request text contains a NUL character (\\u0000); remove it"
+            if not _is_api(request.url.path) and "web" in portal.services:
+                return portal.services["web"].error_page(request, 400, message)  # type: ignore[no-any-return]
+            return error_response(request, 400, "InputError", message)
         return await _unexpected(request, exc)
 
     @app.get("/healthz", include_in_schema=False)
