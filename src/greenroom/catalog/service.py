@@ -54,6 +54,8 @@ log = logging.getLogger("greenroom.catalog")
 
 Listener = Callable[[list[str], list[str]], None]
 
+READ_AHEAD = 2  # locations read ahead of the writer at most
+ANALYZE_AFTER = 5000  # entities added or removed by one tree after which statistics are refreshed
 LISTENER_DELAY_S = 30.0  # longest time listeners are held back while locations are processed
 
 
@@ -435,21 +437,32 @@ class CatalogService:
         queue = [location_id]
         stop_at = time.monotonic() + deadline_s
         since = time.time()
+        specs: dict[str, tuple[LocationSpec, LocationSpec]] = {}  # queued id -> (location, origin)
+        with reading(self.engine) as conn:
+            count_before = store.count_entities(conn)
         with self._busy(tree=True), catalog_engine.ReadAhead() as ahead:
             while queue and time.monotonic() < stop_at:
                 current = queue.pop(0)
+                specs.pop(current, None)
                 self._process_or_wait(current, since, stop_at, due_only, ahead)
                 with reading(self.engine) as conn:
                     children = store.children_of(conn, current)
                     origins = self._origins(conn, children)
+                for c in children:
+                    if c["root_id"] in origins:
+                        specs[c["id"]] = (LocationSpec(c["type"], c["target"]), origins[c["root_id"]])
                 queue.extend(c["id"] for c in children)
-                if len(queue) > 1:  # a single location is read quicker here than handed over
-                    for c in children:
-                        origin = origins.get(c["root_id"])
-                        if origin is not None:
-                            spec = LocationSpec(c["type"], c["target"])
-                            ahead.submit(c["id"], spec, origin, self.policy, self._root_dir(origin),
+                # Only the next few: read-ahead results wait in memory until written, and a
+                # single location is read quicker here than handed over.
+                if len(queue) > 1:
+                    for i in queue[:READ_AHEAD]:
+                        if i in specs:
+                            spec, origin = specs[i]
+                            ahead.submit(i, spec, origin, self.policy, self._root_dir(origin),
                                          self.allowed_kinds)
+        with transaction(self.engine) as conn:
+            if abs(store.count_entities(conn) - count_before) > ANALYZE_AFTER:
+                store.analyze(conn)
 
     @staticmethod
     def _origins(conn: Any, rows: list[dict[str, Any]]) -> dict[str, LocationSpec]:

@@ -128,6 +128,14 @@ def bump_version(conn: Connection) -> None:
         conn.execute(insert(state).values(id=1, version=1))
 
 
+def analyze(conn: Connection) -> None:
+    """Refresh PostgreSQL's planner statistics of the catalog tables. Without them, right after a
+    large first ingestion, ``source IN (100 refs)`` is estimated at half the relations table and
+    planned as a sequential scan (155 ms instead of < 1 ms at 100k entities)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {entities.name}, {relations.name}, {search.name}")
+
+
 def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
     """Insert many rows through the driver's own executemany (psycopg pipelines it): several
     times faster than SQLAlchemy's per-row parameter processing, same transaction."""
