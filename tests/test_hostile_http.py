@@ -344,16 +344,11 @@ BODY_CASES: list[tuple[str, str, bytes, str]] = [
      b'{"type":"file","target":"/dev/zero"}', "4xx"),
     ("url location with a bad port", "/api/catalog/locations?dryRun=true",
      b'{"type":"url","target":"http://127.0.0.1:99999/x"}', "4xx"),
-    pytest.param("url location with a broken IPv6 host", "/api/catalog/locations?dryRun=true",
-                 b'{"type":"url","target":"http://[::1"}', "4xx",
-                 marks=pytest.mark.xfail(strict=True, reason="catalog/engine/reader.py _host_port lets "
-                                         "urlsplit's ValueError escape (500); owned by catalog engine")),
+    ("url location with a broken IPv6 host", "/api/catalog/locations?dryRun=true",
+     b'{"type":"url","target":"http://[::1"}', "4xx"),
     pytest.param("entity nested 900 deep", "/api/catalog/validate-entity",
                  b'{"location":"url:https://example.com/x.yaml","entity":{"apiVersion":"backstage.io/v1alpha1",'
-                 b'"kind":"Component","metadata":{"name":"x"},"spec":' + _nest(900, '{"a":', "}") + b"}}", "4xx",
-                 marks=pytest.mark.xfail(strict=True, reason="catalog/engine/processing.py "
-                                         "_stub_placeholders recurses without a depth bound (RecursionError, "
-                                         "500); owned by catalog engine")),
+                 b'"kind":"Component","metadata":{"name":"x"},"spec":' + _nest(900, '{"a":', "}") + b"}}", "4xx"),
     ("forge repository named ..", "/api/forge/repositories",
      b'{"org":"../..","name":"..","defaultBranch":"-x --upload-pack=touch /tmp/pwn"}', "4xx"),
     ("dry-run writes outside its directory", "/api/scaffolder/v2/dry-run", json.dumps(
@@ -567,9 +562,6 @@ def test_method_confusion(target: Target, method: bytes) -> None:
 
 # --- concurrent writes to locations ---------------------------------------------------------------
 
-@pytest.mark.xfail(strict=False, reason="catalog/service.py: a location deleted while another request "
-                   "(POST ?onConflict=refresh, PUT) processes it makes the entity insert fail its foreign "
-                   "key (IntegrityError, 500); owned by the catalog service")
 def test_concurrent_location_writes_never_fail(target: Target, tmp_path: Path) -> None:
     file = tmp_path / "catalog-info.yaml"
     file.write_text("\n---\n".join(

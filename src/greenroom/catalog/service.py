@@ -31,7 +31,7 @@ from urllib.parse import urljoin
 import httpx
 import orjson
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from greenroom.catalog import engine as catalog_engine
 from greenroom.catalog import store
@@ -314,15 +314,23 @@ class CatalogService:
         if dry_run:
             return self._dry_run(spec)
         now = time.time()
-        with transaction(self.engine) as conn:
-            existing = store.get_location_by_key(conn, location_key(spec))
-            if existing is not None:
-                if on_conflict != "refresh":
-                    raise ConflictError(f"Location {spec} already exists")
-                row = existing
-            else:
-                row = self._root_row(spec, "api", store.max_position(conn) + 1, now)
-                store.insert_location(conn, row)
+        for attempt in range(3):
+            try:
+                with transaction(self.engine) as conn:
+                    existing = store.get_location_by_key(conn, location_key(spec))
+                    if existing is not None:
+                        if on_conflict != "refresh":
+                            raise ConflictError(f"Location {spec} already exists")
+                        row = existing
+                    else:
+                        row = self._root_row(spec, "api", store.max_position(conn) + 1, now)
+                        store.insert_location(conn, row)
+                break
+            except IntegrityError:
+                # The same location registered concurrently (PostgreSQL, read committed): the
+                # other request won; look again and answer as for an existing location.
+                if attempt == 2:
+                    raise
         self.process_tree(row["id"])
         # Like Backstage, answer with what the registered file itself holds (a tree of
         # thousands is readable through the query API the moment this returns).
@@ -409,6 +417,9 @@ class CatalogService:
             if row is None:
                 raise NotFoundError(f"Found no location with ID {location_id}")
             ids = store.subtree_ids(conn, location_id)
+            # Lock the rows first, in one order, as processing does: a location being written
+            # finishes before it is removed, and the two never deadlock.
+            store.lock_locations(conn, ids)
             owned = store.refs_of_location(conn, ids)
             uids = [r.uid for r in owned.values()]
             if delete_entities:
@@ -543,9 +554,10 @@ class CatalogService:
                 with transaction(self.engine) as conn:
                     changed = self._apply(conn, row, prepared, started)
                 break
-            except IntegrityError:
+            except (IntegrityError, OperationalError):
                 # Another location inserted one of these refs concurrently (PostgreSQL, read
-                # committed). Apply again: the second pass sees it and records a conflict.
+                # committed), or a deadlock victim: apply again; the second pass sees the other
+                # writer's rows (and records a conflict, or finds the location gone).
                 if attempt == 2:
                     raise
 
@@ -559,6 +571,8 @@ class CatalogService:
                started: float) -> list[str]:
         now = time.time()
         loc_id = row["id"]
+        if not store.lock_locations(conn, [loc_id]):
+            return []  # unregistered while we were reading it: nothing to write
         problems = list(prepared.problems)
         here = store.refs_of_location(conn, [loc_id])
         if prepared.unreadable:

@@ -178,6 +178,15 @@ def max_position(conn: Connection) -> int:
     return int(conn.execute(select(func.coalesce(func.max(locations.c.position), 0))).scalar_one())
 
 
+def lock_locations(conn: Connection, ids: Sequence[str]) -> list[str]:
+    """Take row locks on these locations (PostgreSQL; SQLite's writer lock already serialises),
+    in id order so that two writers never wait on each other in a circle. Returns the ids that
+    still exist."""
+    return list(conn.execute(
+        select(locations.c.id).where(locations.c.id.in_(list(ids))).order_by(locations.c.id).with_for_update()
+    ).scalars())
+
+
 def subtree_ids(conn: Connection, root_id: str) -> list[str]:
     """Ids of ``root_id`` and every location below it."""
     ids, frontier = [root_id], [root_id]

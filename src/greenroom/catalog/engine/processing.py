@@ -297,13 +297,18 @@ def validate_entity(
     return []
 
 
-def _stub_placeholders(data: Any) -> Any:
+MAX_ENTITY_DEPTH = 64  # as the YAML reader's bound: no real entity is deeper
+
+
+def _stub_placeholders(data: Any, depth: int = 0) -> Any:
+    if depth > MAX_ENTITY_DEPTH:
+        raise InputError(f"entity is nested more than {MAX_ENTITY_DEPTH} levels deep; flatten it")
     if isinstance(data, list):
-        return [_stub_placeholders(x) for x in data]
+        return [_stub_placeholders(x, depth + 1) for x in data]
     if not isinstance(data, dict):
         return data
     if len(data) == 1:
         ((k, v),) = data.items()
         if isinstance(k, str) and k[:1] == "$" and k[1:] in RESOLVERS and isinstance(v, str):
             return f"<{k} {v}>"
-    return {k: _stub_placeholders(v) for k, v in data.items()}
+    return {k: _stub_placeholders(v, depth + 1) for k, v in data.items()}

@@ -29,7 +29,10 @@ MAX_REDIRECTS = 5
 
 
 def _host_port(url: str) -> tuple[str, int | None, str]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as e:  # e.g. "Invalid IPv6 URL"
+        raise InputError(f"{url}: not a valid URL ({e}); fix the URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise NotAllowedError(f"{url}: only absolute http(s) URLs can be read; give a full https:// URL")
     try:
