@@ -174,8 +174,8 @@ def main() -> None:
     if a.quick:
         configs = [(10_000, "sqlite", 1, 3.0, 20.0)]
     else:
-        configs = [(10_000, "sqlite", a.repeat, 15.0, 120.0), (100_000, "sqlite", a.repeat_100k, 15.0, 300.0),
-                   (100_000, "pg", a.repeat_100k, 15.0, 300.0)]
+        configs = [(10_000, "sqlite", a.repeat, 15.0, 120.0), (100_000, "sqlite", a.repeat_100k, 15.0, 120.0),
+                   (100_000, "pg", a.repeat_100k, 15.0, 120.0)]
     base: dict[str, float] | None = None
     for n, db, repeat, seconds, settle in configs:
         try:
