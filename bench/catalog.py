@@ -151,6 +151,7 @@ def start_server(db: str, home: Path, port: int) -> subprocess.Popen[bytes]:
         database = {"client": "sqlite", "connection": str(home / "greenroom.db")}
     config = {
         "backend": {"listen": {"host": "127.0.0.1", "port": port}, "database": database,
+                    "reading": {"allowFiles": [str(WORK)]},
                     "baseUrl": f"http://127.0.0.1:{port}",
                     "auth": {"externalAccess": [{"type": "static", "options": {"token": TOKEN}}]}},
         "greenroom": {"home": str(home), "logLevel": "warning"},

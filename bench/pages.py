@@ -66,7 +66,8 @@ def start(db_kind: str, home: Path) -> tuple[Any, str, Any]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     settings = load_settings([], overrides={
-        "greenroom": {"home": str(home)}, "backend": {"database": database, "baseUrl": url},
+        "greenroom": {"home": str(home)}, "backend": {"database": database, "baseUrl": url,
+                                                     "reading": {"allowFiles": [str(ROOT / ".bench")]}},
         "app": {"baseUrl": url}, "catalog": {"refreshIntervalSeconds": 86400}})
     app = create_app(settings, run_workers=False)
     portal = app.state.portal

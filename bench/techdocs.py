@@ -127,7 +127,8 @@ def start_demo(home: Path) -> tuple[Any, str, uvicorn.Server]:
     url = f"http://127.0.0.1:{port}"
     settings = load_settings([], overrides={
         "greenroom": {"home": str(home), "demo": True, "logLevel": "warning"},
-        "backend": {"database": {"client": "sqlite", "connection": str(home / "greenroom.db")}, "baseUrl": url},
+        "backend": {"database": {"client": "sqlite", "connection": str(home / "greenroom.db")}, "baseUrl": url,
+                    "reading": {"allowFiles": ["/"]}},  # the bench registers files it generated
         "app": {"baseUrl": url}, "catalog": {"refreshIntervalSeconds": 86400}})
     settings.catalog.locations.insert(0, LocationSpec(type="file", target=str(DEMO_DIR / "catalog-info.yaml")))
     app = create_app(settings)

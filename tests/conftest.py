@@ -24,6 +24,8 @@ from sqlalchemy import Engine, create_engine, text
 from greenroom.core import db
 from greenroom.core.config import Settings, load_settings
 
+DEMO_DIR = Path(__file__).resolve().parents[1] / "src" / "greenroom" / "demo"
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 if not SHARED.exists():  # CI lays shared/ beside the clone
     SHARED = Path(os.environ.get("GREENROOM_SHARED", "../shared")).resolve()
@@ -94,10 +96,14 @@ def make_settings(tmp_path: Path, db: dict[str, Any], **sections: Any) -> Settin
         "greenroom": {"home": str(home)},
         "backend": {"database": db,
                     "auth": {"externalAccess": [{"type": "static",
-                                                 "options": {"token": TOKEN, "subject": "tests"}}]}},
+                                                 "options": {"token": TOKEN, "subject": "tests"}}]},
+                    # Tests register corpus files, the demo and files they write in their tmp dirs.
+                    "reading": {"allowFiles": [str(CORPUS), str(DEMO_DIR), str(tmp_path.parents[1])]}},
     }
     for key, value in sections.items():
-        if isinstance(value, dict) and isinstance(overrides.get(key), dict):
+        if key == "backend" and isinstance(value, dict):
+            overrides[key] = {**overrides[key], **value}
+        elif isinstance(value, dict) and isinstance(overrides.get(key), dict):
             overrides[key] = {**overrides[key], **value}
         else:
             overrides[key] = value

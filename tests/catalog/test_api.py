@@ -266,3 +266,22 @@ def test_missing_target_and_escaping_placeholder_are_processing_errors(portal: A
     # A missing target is an error on the Location entity whose target it is.
     gone = portal.client.get("/api/catalog/entities/by-name/location/default/gone").json()
     assert "does-not-exist.yaml" in gone["status"]["items"][0]["error"]["message"]
+
+
+def test_file_locations_outside_the_allowed_folders_are_refused(tmp_path: Path, server_factory: Any) -> None:
+    from tests.conftest import make_settings
+
+    allowed = tmp_path / "allowed"
+    inside = write(allowed / "c.yaml", [component("inside")])
+    outside = write(tmp_path / "elsewhere" / "c.yaml", [component("outside")])
+    settings = make_settings(tmp_path, {"client": "sqlite", "connection": str(tmp_path / "g.db")},
+                             backend={"reading": {"allowFiles": [str(allowed)]}})
+    portal = server_factory(settings)
+    assert portal.client.post("/api/catalog/locations", json={"type": "file", "target": str(inside)}).status_code == 201
+    for target in (str(outside), "/etc/passwd", str(allowed / ".." / "elsewhere" / "c.yaml")):
+        for dry in ("", "?dryRun=true"):
+            r = portal.client.post(f"/api/catalog/locations{dry}", json={"type": "file", "target": target})
+            body = assert_error(r, 403, "NotAllowedError")
+            assert "backend.reading.allowFiles" in body["error"]["message"]
+            assert "root:" not in r.text
+    assert portal.client.get("/api/catalog/entities/by-name/component/default/outside").status_code == 404

@@ -29,7 +29,8 @@ def generated(tmp_path: Path) -> Path:
 
 
 def _service(tmp_path: Path, db_config: dict[str, Any]) -> CatalogService:
-    settings = Settings.model_validate({"backend": {"database": db_config}, "greenroom": {"home": str(tmp_path)}})
+    settings = Settings.model_validate({"backend": {"database": db_config, "reading": {"allowFiles": [str(tmp_path)]}},
+                                        "greenroom": {"home": str(tmp_path)}})
     engine = db.make_engine(settings.database_url)
     db.upgrade(engine)
     return CatalogService(engine, settings)

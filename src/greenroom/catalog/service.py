@@ -47,7 +47,13 @@ from greenroom.catalog.model import (
 )
 from greenroom.core.config import Settings
 from greenroom.core.db import reading, transaction
-from greenroom.core.errors import ConflictError, GreenroomError, InputError, NotFoundError
+from greenroom.core.errors import (
+    ConflictError,
+    GreenroomError,
+    InputError,
+    NotAllowedError,
+    NotFoundError,
+)
 from greenroom.core.logs import event
 
 log = logging.getLogger("greenroom.catalog")
@@ -272,11 +278,25 @@ class CatalogService:
             raise InputError("location target: required; give a path or a URL")
         if type_ == "file":
             path = os.path.abspath(os.path.join(base_dir or os.getcwd(), os.path.expanduser(target)))
+            self._check_file_root(path)
             return LocationSpec("file", path)
         if not target.startswith(("http://", "https://")):
             raise InputError(f"url location {target!r}: must start with http:// or https://")
         self.policy.check_url(target)
         return LocationSpec("url", target)
+
+    def _check_file_root(self, path: str) -> None:
+        """Anyone who may register a location must not be able to make the portal read any file
+        on the server: ``file`` targets registered at run time must lie under
+        ``backend.reading.allowFiles`` (configured locations are trusted as they are)."""
+        real = os.path.realpath(path)
+        for root in self.settings.backend.reading.allowFiles:
+            base = os.path.realpath(str(self.settings.resolve_path(root)))
+            if real == base or real.startswith(base.rstrip(os.sep) + os.sep):
+                return
+        raise NotAllowedError(
+            f"file location {path}: not under backend.reading.allowFiles; add its folder there "
+            "(or list it in catalog.locations, or register a url location instead)")
 
     def _root_row(self, spec: LocationSpec, origin: str, position: int, now: float) -> dict[str, Any]:
         loc_id = str(uuid.uuid4())

@@ -75,6 +75,11 @@ class ReadingSection(_Section):
         description="Hosts that `url` locations and placeholders may be read from. "
         "The portal's own host is always allowed.",
     )
+    allowFiles: list[str] = Field(
+        default_factory=list,
+        description="Folders under which `file` locations may be registered at run time (API and "
+        "Register page); default none. Locations listed in `catalog.locations` are always read.",
+    )
 
 
 class BackendSection(_Section):
