@@ -256,10 +256,8 @@ def _build(app: FastAPI, portal: Portal) -> None:
                                            if ref.startswith("template:")])
             for ref in removed:  # an entity that is gone takes its docs out of search
                 docs_indexer.index_entity(ref)
-        for e in entities:
-            annotations = e["metadata"].get("annotations") or {}
-            if "backstage.io/techdocs-ref" in annotations and "backstage.io/orphan" not in annotations:
-                techdocs.request_build(_ref_of(e), "catalog change")
+        techdocs.request_builds([e for e in entities if "backstage.io/orphan" not in
+                                 (e["metadata"].get("annotations") or {})], "catalog change")
 
     catalog.add_listener(on_catalog_change)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -113,6 +114,33 @@ class TechDocsService:
         if queued:
             event(log, "techdocs.build.queued", entity=triple.ref, reason=reason)
         return self._status(row)
+
+    def request_builds(self, entities: list[dict[str, Any]], reason: str) -> int:
+        """Queue builds for many entities in one transaction (catalog changes arrive in
+        thousands). An entity read from a file whose ``dir:`` docs folder has no mkdocs.yml is
+        skipped here: its build could only fail, and the Docs page explains what to add."""
+        refs = []
+        for entity in entities:
+            annotations = self._annotations(entity)
+            docs_ref = annotations.get(TECHDOCS_REF)
+            if not docs_ref:
+                continue
+            where = annotations.get("backstage.io/managed-by-location", "")
+            if docs_ref.startswith("dir:") and where.startswith("file:"):
+                folder = os.path.join(os.path.dirname(where[len("file:"):]), docs_ref[len("dir:"):])
+                if not any(os.path.isfile(os.path.join(folder, n)) for n in ("mkdocs.yml", "mkdocs.yaml")):
+                    continue
+            meta = entity.get("metadata") or {}
+            refs.append(f"{entity.get('kind')}:{meta.get('namespace') or 'default'}/{meta.get('name')}".lower())
+        if not refs:
+            return 0
+        now = time.time()
+        queued = 0
+        with transaction(self.engine) as conn:
+            for ref in refs:
+                queued += self.store.enqueue(conn, ref, reason, now)[1]
+        event(log, "techdocs.builds.queued", entities=len(refs), queued=queued, reason=reason)
+        return queued
 
     def claim_and_run_next(self, worker_id: str) -> BuildRow | None:
         """Claim the next due build and run it to the end; None when nothing is due."""
