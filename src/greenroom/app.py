@@ -19,7 +19,9 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from greenroom import __version__
 from greenroom.auth.model import Principal
@@ -46,6 +48,82 @@ class Portal:
     services: dict[str, Any] = field(default_factory=dict)
     workers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     ready: bool = False
+
+
+class IdentifyMiddleware:
+    """Every HTTP request: a request id, refusal of NUL in URLs, the caller's identity on
+    ``request.state.principal`` (401 on the API without valid credentials), and one structured
+    log line. Plain ASGI (no per-request task), so streaming bodies pass straight through."""
+
+    def __init__(self, app: ASGIApp, portal: Portal) -> None:
+        self.app = app
+        self.portal = portal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        # A caller's id is echoed in the response and every log line: only a short, plain token.
+        rid = request.headers.get("x-request-id", "")
+        if not _REQUEST_ID.fullmatch(rid):
+            rid = new_request_id()
+        logs.request_id.set(rid)
+        path = request.url.path
+        early = self._refusal(request, path)
+        if early is not None:
+            early.headers["x-request-id"] = rid
+            await early(scope, receive, send)
+            return
+        principal: Principal | None = request.state.principal
+        logs.actor.set(principal.subject if principal else None)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["x-request-id"] = rid
+                if path.startswith("/static/") and "cache-control" not in headers:
+                    headers["cache-control"] = "public, max-age=86400"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            logs.event(log, "http.request", logging.DEBUG, method=request.method, path=path,
+                       status=status, ms=round((time.perf_counter() - started) * 1000, 2))
+
+    def _refusal(self, request: Request, path: str) -> Response | None:
+        """The response that ends the request here, or None after setting the principal."""
+        portal = self.portal
+        nul_in_path = "\x00" in path
+        if nul_in_path or b"%00" in request.scope.get("query_string", b""):
+            # No name, ref, id or filter holds NUL, and PostgreSQL text can't store it: refuse it
+            # here so every database gives the same answer. A page at such a path can't exist.
+            message = "the URL contains a NUL character (%00); remove it"
+            if not _is_api(path) and "web" in portal.services:
+                status = 404 if nul_in_path else 400
+                return portal.services["web"].error_page(request, status, message)  # type: ignore[no-any-return]
+            return error_response(request, 400, "InputError", message)
+        principal: Principal | None = None
+        try:
+            principal = portal.auth.authenticate(
+                request.headers.get("authorization"), request.cookies.get(SESSION_COOKIE)
+            )
+        except AuthenticationError as e:
+            if _is_api(path) and not path.startswith(PUBLIC_PREFIXES):
+                return error_response(request, 401, "AuthenticationError", e.message)
+            if path.startswith("/git/") and request.headers.get("authorization"):
+                # Wrong credentials: say so, so git asks again. Without any, the git route
+                # decides (anonymous read may be allowed).
+                resp = error_response(request, 401, "AuthenticationError", e.message)
+                resp.headers["WWW-Authenticate"] = 'Basic realm="greenroom"'
+                return resp
+        request.state.principal = principal
+        return None
 
 
 def _is_api(path: str) -> bool:
@@ -91,47 +169,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     )
     app.state.portal = portal
 
-    @app.middleware("http")
-    async def identify(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        # A caller's id is echoed in the response and every log line: only a short, plain token.
-        rid = request.headers.get("x-request-id", "")
-        if not _REQUEST_ID.fullmatch(rid):
-            rid = new_request_id()
-        logs.request_id.set(rid)
-        path = request.url.path
-        nul_in_path = "\x00" in path
-        if nul_in_path or b"%00" in request.scope.get("query_string", b""):
-            # No name, ref, id or filter holds NUL, and PostgreSQL text can't store it: refuse it
-            # here so every database gives the same answer. A page at such a path can't exist.
-            message = "the URL contains a NUL character (%00); remove it"
-            if not _is_api(path) and "web" in portal.services:
-                status = 404 if nul_in_path else 400
-                return portal.services["web"].error_page(request, status, message)  # type: ignore[no-any-return]
-            return error_response(request, 400, "InputError", message)
-        principal: Principal | None = None
-        try:
-            principal = portal.auth.authenticate(
-                request.headers.get("authorization"), request.cookies.get(SESSION_COOKIE)
-            )
-        except AuthenticationError as e:
-            if _is_api(path) and not path.startswith(PUBLIC_PREFIXES):
-                return error_response(request, 401, "AuthenticationError", e.message)
-            if path.startswith("/git/") and request.headers.get("authorization"):
-                # Wrong credentials: say so, so git asks again. Without any, the git route
-                # decides (anonymous read may be allowed).
-                resp = error_response(request, 401, "AuthenticationError", e.message)
-                resp.headers["WWW-Authenticate"] = 'Basic realm="greenroom"'
-                return resp
-        request.state.principal = principal
-        logs.actor.set(principal.subject if principal else None)
-        started = time.perf_counter()
-        response = await call_next(request)
-        response.headers["x-request-id"] = rid
-        if path.startswith("/static/"):
-            response.headers.setdefault("cache-control", "public, max-age=86400")
-        logs.event(log, "http.request", logging.DEBUG, method=request.method, path=path,
-                   status=response.status_code, ms=round((time.perf_counter() - started) * 1000, 2))
-        return response
+    app.add_middleware(IdentifyMiddleware, portal=portal)
 
     @app.exception_handler(GreenroomError)
     async def _domain_error(request: Request, exc: GreenroomError) -> Response:
