@@ -101,13 +101,32 @@ def make_settings(tmp_path: Path, db: dict[str, Any], **sections: Any) -> Settin
                     "reading": {"allowFiles": [str(CORPUS), str(DEMO_DIR), str(tmp_path.parents[1])]}},
     }
     for key, value in sections.items():
-        if key == "backend" and isinstance(value, dict):
-            overrides[key] = {**overrides[key], **value}
-        elif isinstance(value, dict) and isinstance(overrides.get(key), dict):
+        if key == "backend" and isinstance(value, dict) or isinstance(value, dict) and isinstance(overrides.get(key), dict):
             overrides[key] = {**overrides[key], **value}
         else:
             overrides[key] = value
     return load_settings([], overrides=overrides)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (never a downloaded browser). CI installs it, so
+    there a missing browser is a failure, not a skip."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("/usr/bin/chromium is required in CI (apt-get install chromium)")
+        pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
 
 
 def free_port() -> int:

@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,10 +25,8 @@ from greenroom.core.config import LocationSpec
 from tests.conftest import TOKEN, Server, make_settings
 
 DEMO = Path(greenroom.__file__).parent / "demo"
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "create"
+ARTIFACTS.mkdir(parents=True, exist_ok=True)
 VALUES = {"name": "parcel-weigher", "description": "Weighs parcels at the dock and flags oversize ones.",
           "owner": "group:default/dock-ops", "system": "system:default/warehouse-ops"}
 
@@ -151,17 +148,6 @@ def test_api_second_run_with_the_same_name_fails_and_says_why(demo: Server) -> N
 # --- the same journey in a browser ------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 def shot(page: Any, name: str) -> None:
