@@ -12,8 +12,6 @@ an empty segment, a control character) is a page that does not exist: 404, not 4
 from __future__ import annotations
 
 import posixpath
-import time
-from collections.abc import Callable, Coroutine
 from datetime import datetime
 from html import escape
 from typing import Any
@@ -23,17 +21,16 @@ import markdown
 import nh3
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
-from fastapi.routing import APIRoute
 from markupsafe import Markup
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_for_filename
 from pygments.util import ClassNotFound
 
-from greenroom.core.errors import ConflictError, InputError, NotFoundError
+from greenroom.core.errors import ConflictError, InputError
 from greenroom.forge.model import Blob, Repository, Tree
 from greenroom.forge.service import ForgeService
-from greenroom.web.service import WebService
+from greenroom.web.service import PageRoute, WebService
 
 MAX_HIGHLIGHT = 200_000  # bytes of text coloured; longer files are shown escaped but plain
 COMMITS_PER_PAGE = 30
@@ -52,31 +49,10 @@ document.addEventListener("click", function (ev) {
 """
 
 
-class ForgePageRoute(APIRoute):
-    """A forge page: anonymous visitors are sent to sign in, form posts must come from our own
-    pages, and an invalid name or path in a GET is answered as the missing page it is."""
+class ForgePageRoute(PageRoute):
+    """Forge pages take org, repo, ref and path from the URL: an invalid one is a missing page."""
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def gate(request: Request) -> Response:
-            w = _web(request)
-            if getattr(request.state, "principal", None) is None:
-                return w.signin_redirect(request)
-            if request.method == "POST" and not w.same_origin(request):
-                return w.error_page(request, 403, "This form was sent from another site; "
-                                                  "open the page in the portal and send it again.")
-            started = time.perf_counter()
-            try:
-                response = await handler(request)
-            except InputError as e:
-                if request.method != "GET":
-                    raise
-                raise NotFoundError(e.message) from None
-            response.headers["server-timing"] = f"page;dur={(time.perf_counter() - started) * 1000:.2f}"
-            return response
-
-        return gate
+    missing_on_input_error = True
 
 
 router = APIRouter(route_class=ForgePageRoute, include_in_schema=False)

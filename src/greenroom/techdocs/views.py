@@ -9,14 +9,11 @@ context sits above this one, so nothing of it is imported. Page bodies come sani
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
-from fastapi.routing import APIRoute
 from markupsafe import Markup
 
 from greenroom.core.errors import InputError, NotFoundError
@@ -24,30 +21,9 @@ from greenroom.techdocs.engine.storage import safe_relpath
 from greenroom.techdocs.model import TECHDOCS_REF, EntityTriple
 from greenroom.techdocs.service import TechDocsService
 from greenroom.techdocs.service.portal import documented_entities
+from greenroom.web.service import PageRoute
 
-
-class DocsPageRoute(APIRoute):
-    """A portal page: anonymous visitors go to sign-in; a form post must come from our pages."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def gate(request: Request) -> Response:
-            web = request.app.state.portal.services["web"]
-            if getattr(request.state, "principal", None) is None:
-                return web.signin_redirect(request)  # type: ignore[no-any-return]
-            if request.method == "POST" and not web.same_origin(request):
-                return web.error_page(request, 403, "This form was sent from another site; "  # type: ignore[no-any-return]
-                                                    "open the page in the portal and send it again.")
-            started = time.perf_counter()
-            response = await handler(request)
-            response.headers["server-timing"] = f"page;dur={(time.perf_counter() - started) * 1000:.2f}"
-            return response
-
-        return gate
-
-
-router = APIRouter(route_class=DocsPageRoute, include_in_schema=False)
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 
 def _techdocs(request: Request) -> TechDocsService:

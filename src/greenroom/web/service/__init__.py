@@ -9,13 +9,14 @@ It holds no per-request state; page data is read through the other contexts' ser
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 from starlette.routing import Match
@@ -193,3 +194,43 @@ class WebService:
 
 
 __all__ = ["WebService", "escape", "safe_next", "safe_url"]
+
+
+PUBLIC_PAGES = ("/signin", "/static/", "/favicon.ico")
+
+
+class PageRoute(APIRoute):
+    """Every portal page, whichever context serves it: anonymous visitors go to
+    /signin?next=<here>; a form post whose Origin is another site is refused (next to the
+    SameSite=Lax session cookie); the server-side render time goes out as Server-Timing.
+
+    ``missing_on_input_error``: a context whose GET pages take names and paths from the URL
+    answers an invalid one as the missing page it is (404), not as a form error."""
+
+    missing_on_input_error = False
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        from greenroom.core.errors import InputError, NotFoundError
+
+        handler = super().get_route_handler()
+        public = self.path.startswith(PUBLIC_PAGES)
+        missing_on_input_error = self.missing_on_input_error
+
+        async def gate(request: Request) -> Response:
+            web: WebService = request.app.state.portal.services["web"]
+            if not public and getattr(request.state, "principal", None) is None:
+                return web.signin_redirect(request)
+            if request.method == "POST" and not web.same_origin(request):
+                return web.error_page(request, 403, "This form was sent from another site; "
+                                                    "open the page in the portal and send it again.")
+            started = time.perf_counter()
+            try:
+                response = await handler(request)
+            except InputError as e:
+                if not missing_on_input_error or request.method != "GET":
+                    raise
+                raise NotFoundError(e.message) from None
+            response.headers["server-timing"] = f"page;dur={(time.perf_counter() - started) * 1000:.2f}"
+            return response
+
+        return gate
