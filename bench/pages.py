@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from pagetiming import measure
 from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,20 +88,6 @@ def start(db_kind: str, home: Path) -> tuple[Any, str, Any]:
             pass
         time.sleep(0.1)
     return portal, url, (server, schema)
-
-
-def measure(client: httpx.Client, paths: list[str], requests: int) -> tuple[list[float], list[float]]:
-    server_ms, client_ms = [], []
-    for i in range(requests):
-        path = paths[i % len(paths)]
-        t = time.perf_counter()
-        r = client.get(path)
-        client_ms.append((time.perf_counter() - t) * 1000)
-        if r.status_code != 200:
-            raise SystemExit(f"GET {path}: {r.status_code}\n{r.text[:500]}")
-        timing = r.headers.get("server-timing", "page;dur=0")
-        server_ms.append(float(timing.split("dur=")[1]))
-    return server_ms, client_ms
 
 
 def pct(values: list[float], q: float) -> float:

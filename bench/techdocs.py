@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from pagetiming import measure
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("GREENROOM_SHARED", "/work/shared"))
@@ -152,21 +153,6 @@ def wait_for_docs(client: httpx.Client, count: int, timeout: float = 120) -> Non
             return
         time.sleep(0.2)
     raise SystemExit("demo docs did not build in time")
-
-
-def measure(client: httpx.Client, paths: list[str], requests: int) -> tuple[list[float], list[float]]:
-    server_ms, client_ms = [], []
-    for i in range(requests):
-        path = paths[i % len(paths)]
-        t = time.perf_counter()
-        r = client.get(path)
-        client_ms.append((time.perf_counter() - t) * 1000)
-        if r.status_code != 200:
-            raise SystemExit(f"GET {path}: {r.status_code}\n{r.text[:300]}")
-        timing = r.headers.get("server-timing", "")
-        if "dur=" in timing:
-            server_ms.append(float(timing.split("dur=")[1]))
-    return server_ms, client_ms
 
 
 def report(label: str, s: list[float], c: list[float], target: str = "") -> None:

@@ -49,7 +49,7 @@ def configure(level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access", "mkdocs", "MARKDOWN", "alembic"):
+    for noisy in ("uvicorn.access", "mkdocs", "MARKDOWN", "alembic", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
